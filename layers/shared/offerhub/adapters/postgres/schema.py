@@ -1,0 +1,119 @@
+"""Table definitions for queries (SQLAlchemy Core). The DDL itself lives in the migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = MetaData()
+
+Money = Numeric(20, 2, asdecimal=True)
+Timestamp = DateTime(timezone=True)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp),
+    Column("last_used_at", Timestamp),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("external_user_id", Text, nullable=False, unique=True),
+    Column("email", Text),
+    Column("type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("code", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("owner_id", Text),
+    Column("currency", Text, nullable=False),
+    Column("balance", Money, nullable=False),
+    Column("allow_negative", Boolean, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+ledger_transactions = Table(
+    "ledger_transactions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("description", Text),
+    Column("reference", Text),
+    Column("request_id", Text),
+    Column("actor_id", Text),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("transaction_id", Text, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("account_code", Text, ForeignKey("ledger_accounts.code"), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("balance_after", Money, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+audit_logs = Table(
+    "audit_logs",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("occurred_at", Timestamp, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("actor_type", Text, nullable=False),
+    Column("actor_id", Text, nullable=False),
+    Column("resource_type", Text, nullable=False),
+    Column("resource_id", Text),
+    Column("result", Text, nullable=False),
+    Column("error", JSONB),
+    Column("before", JSONB),
+    Column("after", JSONB),
+    Column("request_id", Text),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("sequence", BigInteger, nullable=False, unique=True),
+    Column("type", Text, nullable=False),
+    Column("aggregate_type", Text, nullable=False),
+    Column("aggregate_id", Text, nullable=False),
+    Column("occurred_at", Timestamp, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("request_id", Text),
+    Column("published_at", Timestamp),
+)
+
+event_sequence = Table(
+    "event_sequence",
+    metadata,
+    Column("id", Boolean, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

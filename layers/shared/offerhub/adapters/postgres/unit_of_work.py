@@ -1,0 +1,50 @@
+"""The unit of work: one database transaction in which a state change, its ledger lines, its audit
+row and its events are written together or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from offerhub.adapters.postgres.engine import get_engine
+from offerhub.core.context import RequestContext
+
+
+@dataclass
+class PendingEvent:
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    data: dict[str, Any]
+
+
+@dataclass
+class UnitOfWork:
+    conn: Connection
+    ctx: RequestContext
+    events: list[PendingEvent] = field(default_factory=list)
+
+    def emit(self, type: str, aggregate_type: str, aggregate_id: str, data: dict[str, Any]) -> None:
+        """Queue a domain event; it is appended to the event log just before commit."""
+        self.events.append(PendingEvent(type, aggregate_type, aggregate_id, data))
+
+
+@contextmanager
+def transaction(ctx: RequestContext) -> Iterator[UnitOfWork]:
+    from offerhub.events.store import append_events
+
+    with get_engine().begin() as conn:
+        uow = UnitOfWork(conn=conn, ctx=ctx)
+        yield uow
+        if uow.events:
+            append_events(conn, uow.events, ctx.request_id)
+
+
+@contextmanager
+def read_only() -> Iterator[Connection]:
+    with get_engine().connect() as conn:
+        yield conn

@@ -1,0 +1,110 @@
+"""Postgres access for the audit log. Rows are only ever inserted (the database refuses the rest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, tuple_
+
+from offerhub.adapters.postgres.schema import audit_logs
+from offerhub.core.clock import iso, utcnow
+from offerhub.core.context import RequestContext
+from offerhub.core.ids import new_id
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    resource_type: str | None = None
+    resource_id: str | None = None
+    action: str | None = None
+    actor_id: str | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+
+
+def insert_row(
+    conn: Connection,
+    ctx: RequestContext,
+    *,
+    action: str,
+    resource_type: str,
+    resource_id: str | None,
+    result: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> str:
+    audit_id = new_id("aud")
+    conn.execute(
+        insert(audit_logs).values(
+            id=audit_id,
+            occurred_at=utcnow(),
+            action=action,
+            actor_type=ctx.actor.type,
+            actor_id=ctx.actor.id,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            result=result,
+            before=before,
+            after=after,
+            error=error,
+            request_id=ctx.request_id,
+        )
+    )
+    return audit_id
+
+
+def get(conn: Connection, audit_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(audit_logs).where(audit_logs.c.id == audit_id)).mappings().first()
+    return to_public(row) if row else None
+
+
+def search(conn: Connection, f: AuditFilter, *, cursor: str | None, limit: int) -> list[dict[str, Any]]:
+    query = select(audit_logs)
+    for column, value in (
+        (audit_logs.c.resource_type, f.resource_type),
+        (audit_logs.c.resource_id, f.resource_id),
+        (audit_logs.c.action, f.action),
+        (audit_logs.c.actor_id, f.actor_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if f.occurred_from:
+        query = query.where(audit_logs.c.occurred_at >= f.occurred_from)
+    if f.occurred_to:
+        query = query.where(audit_logs.c.occurred_at <= f.occurred_to)
+    if cursor:
+        anchor = (
+            select(audit_logs.c.occurred_at, audit_logs.c.id).where(audit_logs.c.id == cursor).subquery()
+        )
+        query = query.where(
+            tuple_(audit_logs.c.occurred_at, audit_logs.c.id)
+            < select(tuple_(anchor.c.occurred_at, anchor.c.id)).scalar_subquery()
+        )
+    query = query.order_by(audit_logs.c.occurred_at.desc(), audit_logs.c.id.desc()).limit(limit)
+    return [to_public(r) for r in conn.execute(query).mappings().all()]
+
+
+def exists(conn: Connection, audit_id: str) -> bool:
+    return conn.execute(select(audit_logs.c.id).where(audit_logs.c.id == audit_id)).first() is not None
+
+
+def to_public(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "occurredAt": iso(row["occurred_at"]),
+        "action": row["action"],
+        "actorType": row["actor_type"],
+        "actorId": row["actor_id"],
+        "resourceType": row["resource_type"],
+        "resourceId": row["resource_id"],
+        "result": row["result"],
+        "error": row["error"],
+        "before": row["before"],
+        "after": row["after"],
+        "requestId": row["request_id"],
+    }
+
+

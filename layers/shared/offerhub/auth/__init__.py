@@ -1,0 +1,1 @@
+"""API keys, the master key, scopes."""

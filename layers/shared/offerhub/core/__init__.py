@@ -1,0 +1,1 @@
+"""Pure building blocks shared by every capability: errors, ids, money, time, paging."""

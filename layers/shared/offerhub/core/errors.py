@@ -1,0 +1,63 @@
+"""Domain errors. Each carries the public error code and the HTTP status it maps to.
+
+The HTTP layer renders them as the error envelope; nothing else decides statuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OfferHubError(Exception):
+    status = 500
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details or {}
+
+
+class ValidationFailed(OfferHubError):
+    status = 400
+    code = "VALIDATION_ERROR"
+
+
+class InvalidAmount(ValidationFailed):
+    code = "INVALID_AMOUNT_FORMAT"
+
+
+class Unauthorized(OfferHubError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class InsufficientScope(OfferHubError):
+    status = 403
+    code = "INSUFFICIENT_SCOPE"
+
+
+class NotFound(OfferHubError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(OfferHubError):
+    status = 409
+    code = "CONFLICT"
+
+
+class BusinessRuleViolation(OfferHubError):
+    status = 422
+    code = "BUSINESS_RULE_VIOLATION"
+
+
+class InsufficientFunds(BusinessRuleViolation):
+    code = "INSUFFICIENT_FUNDS"
+
+
+class ServiceUnavailable(OfferHubError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"

@@ -1,0 +1,23 @@
+"""Public identifiers: a type prefix plus 32 characters of [0-9A-Za-z] (as upstream)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+_ALPHABET = string.digits + string.ascii_letters
+ID_LENGTH = 32
+
+PREFIXES = ("usr", "ord", "esc", "dsp", "wd", "topup", "evt", "aud", "key", "wal", "ltx")
+
+
+def new_id(prefix: str) -> str:
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def looks_like(value: str, prefix: str) -> bool:
+    """True when value has the shape of an id of that type (used to answer 404 without a query)."""
+    head, sep, body = value.partition("_")
+    return bool(sep) and head == prefix and len(body) == ID_LENGTH and all(c in _ALPHABET for c in body)

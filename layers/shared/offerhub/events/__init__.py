@@ -1,0 +1,1 @@
+"""The event log: every domain change appends an event in the same transaction (a transactional outbox)."""

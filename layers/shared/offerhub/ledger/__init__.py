@@ -1,0 +1,1 @@
+"""The double-entry ledger: accounts with balances, and transactions whose lines sum to zero."""

