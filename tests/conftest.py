@@ -58,9 +58,8 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def fresh_database_url(pg_server_url: str) -> Callable[[], str]:
     """A factory: each call creates a new empty database and returns its URL."""
-    from sqlalchemy import create_engine, text
-
     from offerhub.adapters.postgres.engine import normalize_url, with_database
+    from sqlalchemy import create_engine, text
 
     admin = create_engine(normalize_url(pg_server_url), isolation_level="AUTOCOMMIT")
 
@@ -111,3 +110,38 @@ def db(database_url: str, aws: None) -> str:
 
 if str(ROOT / "layers" / "shared") not in sys.path:
     sys.path.insert(0, str(ROOT / "layers" / "shared"))
+
+
+@pytest.fixture
+def master_key(db: str) -> str:
+    return MASTER_KEY
+
+
+@pytest.fixture
+def api_key(db: str) -> Callable[..., str]:
+    """Factory: a fresh API key with the given scopes (default all three)."""
+    from tests.lambda_client import call
+
+    def make(*scopes: str) -> str:
+        result = call("POST", "/api/v1/auth/api-keys", key=MASTER_KEY,
+                      body={"name": "test", "scopes": list(scopes or ("read", "write", "support"))})
+        assert result.status == 201, result.body
+        return result.data["key"]
+
+    return make
+
+
+@pytest.fixture
+def new_user(api_key: Callable[..., str]) -> Callable[..., dict]:
+    """Factory: a fresh user (unique externalUserId)."""
+    from tests.lambda_client import call
+
+    key = api_key("write")
+
+    def make(**fields: str) -> dict:
+        body = {"externalUserId": "ext-" + secrets.token_hex(8), **fields}
+        result = call("POST", "/api/v1/users", key=key, body=body)
+        assert result.status == 201, result.body
+        return result.data
+
+    return make

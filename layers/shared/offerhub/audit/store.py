@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, tuple_
+from sqlalchemy import Connection, insert, select
 
-from offerhub.adapters.postgres.schema import audit_logs
+from offerhub.adapters.postgres.schema import audit_logs, newer_first_after
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.context import RequestContext
 from offerhub.core.ids import new_id
@@ -76,13 +76,7 @@ def search(conn: Connection, f: AuditFilter, *, cursor: str | None, limit: int) 
     if f.occurred_to:
         query = query.where(audit_logs.c.occurred_at <= f.occurred_to)
     if cursor:
-        anchor = (
-            select(audit_logs.c.occurred_at, audit_logs.c.id).where(audit_logs.c.id == cursor).subquery()
-        )
-        query = query.where(
-            tuple_(audit_logs.c.occurred_at, audit_logs.c.id)
-            < select(tuple_(anchor.c.occurred_at, anchor.c.id)).scalar_subquery()
-        )
+        query = query.where(newer_first_after(audit_logs, cursor))
     query = query.order_by(audit_logs.c.occurred_at.desc(), audit_logs.c.id.desc()).limit(limit)
     return [to_public(r) for r in conn.execute(query).mappings().all()]
 

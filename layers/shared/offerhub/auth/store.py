@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text, tuple_, update
+from sqlalchemy import Connection, insert, select, text, update
 
-from offerhub.adapters.postgres.schema import api_keys
+from offerhub.adapters.postgres.schema import api_keys, newer_first_after
 from offerhub.core.clock import iso, utcnow
 
 
@@ -50,8 +50,7 @@ def touch(conn: Connection, key_id: str) -> None:
 def page(conn: Connection, *, cursor: str | None, limit: int) -> list[dict[str, Any]]:
     query = select(api_keys)
     if cursor:
-        anchor = select(tuple_(api_keys.c.created_at, api_keys.c.id)).where(api_keys.c.id == cursor)
-        query = query.where(tuple_(api_keys.c.created_at, api_keys.c.id) < anchor.scalar_subquery())
+        query = query.where(newer_first_after(api_keys, cursor))
     query = query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit)
     return [dict(r) for r in conn.execute(query).mappings().all()]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from offerhub.adapters.postgres.schema import users
+from offerhub.adapters.postgres.schema import newer_first_after, users
 from offerhub.core.clock import iso, utcnow
 
 
@@ -45,8 +45,7 @@ def search(
     if external_user_id is not None:
         query = query.where(users.c.external_user_id == external_user_id)
     if cursor:
-        anchor = select(tuple_(users.c.created_at, users.c.id)).where(users.c.id == cursor).scalar_subquery()
-        query = query.where(tuple_(users.c.created_at, users.c.id) < anchor)
+        query = query.where(newer_first_after(users, cursor))
     query = query.order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit)
     return [dict(r) for r in conn.execute(query).mappings().all()]
 

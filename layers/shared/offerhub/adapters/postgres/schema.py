@@ -12,6 +12,8 @@ from sqlalchemy import (
     Numeric,
     Table,
     Text,
+    select,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
@@ -117,3 +119,13 @@ event_sequence = Table(
     Column("id", Boolean, primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+
+def newer_first_after(table: Table, cursor: str):
+    """Keyset condition for lists ordered (created, id) DESC: rows strictly after the cursor row.
+
+    Stable under inserts: a row created after the walk began sorts before the cursor and never shows up.
+    """
+    created = table.c.occurred_at if "occurred_at" in table.c else table.c.created_at
+    anchor = select(created, table.c.id).where(table.c.id == cursor).scalar_subquery()
+    return tuple_(created, table.c.id) < anchor

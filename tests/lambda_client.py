@@ -1,0 +1,114 @@
+"""Call the real Lambda handlers in-process with API Gateway HTTP API (payload 2.0) events."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS_DIR = ROOT / "events"
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "offerhub-test"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:offerhub-test"
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/offerhub-test"
+    log_stream_name: str = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+@cache
+def load_function(name: str) -> ModuleType:
+    """functions/<name>/app.py under a unique module name (every function file is called app.py)."""
+    module_name = f"offerhub_fn_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def http_event(method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,
+               query: dict[str, Any] | list[tuple[str, str]] | None = None, raw_body: str | None = None
+               ) -> dict[str, Any]:
+    pairs = list(query.items()) if isinstance(query, dict) else list(query or [])
+    qs = urlencode(pairs)
+    params: dict[str, str] = {}
+    for k, v in pairs:
+        params[k] = f"{params[k]},{v}" if k in params else str(v)
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": qs,
+        "headers": {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}},
+        "queryStringParameters": params or None,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "test", "domainName": "test.local", "domainPrefix": "test",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "pytest"},
+            "requestId": str(uuid.uuid4()), "routeKey": f"{method} {path}", "stage": "$default",
+            "time": "24/Nov/2026:12:00:00 +0000", "timeEpoch": 1795000000000,
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass
+class Result:
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> Any:
+        return self.body["data"]
+
+    @property
+    def error_code(self) -> str | None:
+        return self.body.get("error", {}).get("code")
+
+
+def invoke(function: str, event: dict[str, Any]) -> Result:
+    response = load_function(function).handler(event, FakeLambdaContext())
+    return Result(
+        status=response["statusCode"],
+        headers={k.lower(): v for k, v in (response.get("headers") or {}).items()},
+        body=json.loads(response["body"]) if response.get("body") else {},
+    )
+
+
+ROUTES = {
+    "health": "health", "auth": "auth", "users": "users", "balance": "balance", "audit": "audit",
+    "events": "events",
+}
+
+
+def call(method: str, path: str, *, key: str | None = None, **kwargs: Any) -> Result:
+    """Route /api/v1/<segment>/... to the function that serves it, like API Gateway does."""
+    segment = path.split("/")[3]
+    headers = dict(kwargs.pop("headers", None) or {})
+    if key is not None:
+        headers.setdefault("authorization", f"Bearer {key}")
+    return invoke(ROUTES[segment], http_event(method, path, headers=headers, **kwargs))
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS_DIR / name).read_text())
