@@ -8,6 +8,7 @@ are not, so the same key can simply be retried after those.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
@@ -40,6 +41,7 @@ def make_handler(app: Any) -> LambdaHandler:
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        _ensure_event_loop()
         headers = event.setdefault("headers", {}) or {}
         event["headers"] = headers
         # Fix the request id before anything else so app, logs and replays all agree on it.
@@ -55,7 +57,18 @@ def make_handler(app: Any) -> LambdaHandler:
     return handler
 
 
-def _idempotent(asgi: Mangum, event: dict[str, Any], context: Any, key: str, request_id: str) -> dict[str, Any]:
+def _ensure_event_loop() -> None:
+    """Mangum needs a loop in the calling thread. Lambda calls from the main thread (which has one);
+    the local stack and tests call from worker threads, which do not."""
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def _idempotent(
+    asgi: Mangum, event: dict[str, Any], context: Any, key: str, request_id: str
+) -> dict[str, Any]:
     if not (0 < len(key) <= MAX_KEY_LENGTH) or not key.isprintable():
         return _error(400, "VALIDATION_ERROR", "Idempotency-Key must be 1-255 printable characters",
                       request_id, {"header": "Idempotency-Key"})

@@ -1,0 +1,65 @@
+"""The migrate function: direct invocation, and CloudFormation custom resource (always answers)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from tests.lambda_client import FakeLambdaContext, load_function, sample_event
+
+
+@pytest.fixture
+def cloudformation():
+    """A stand-in for CloudFormation's pre-signed ResponseURL that records what it is told."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_PUT(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/response", received
+    server.shutdown()
+
+
+def _cfn_event(url: str, request_type: str) -> dict:
+    return {"RequestType": request_type, "ResponseURL": url, "StackId": "arn:aws:cloudformation:stack/x",
+            "RequestId": "req-1", "LogicalResourceId": "DatabaseMigration", "ResourceProperties": {}}
+
+
+def test_direct_invocation_migrates_to_head(db):
+    result = load_function("migrate").handler(sample_event("migrate_direct.json"), FakeLambdaContext())
+    assert result == {"revision": "0001"}
+
+
+def test_custom_resource_reports_success_with_the_revision(db, cloudformation):
+    url, received = cloudformation
+    load_function("migrate").handler(_cfn_event(url, "Create"), FakeLambdaContext())
+    assert received[-1]["Status"] == "SUCCESS"
+    assert received[-1]["Data"] == {"Revision": "0001"}
+    assert received[-1]["LogicalResourceId"] == "DatabaseMigration"
+
+
+def test_custom_resource_reports_failure_instead_of_hanging_the_stack(db, cloudformation, monkeypatch):
+    url, received = cloudformation
+    migrate = load_function("migrate")
+
+    def broken(_url: str) -> str:
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(migrate, "upgrade_to_head", broken)
+    migrate.handler(_cfn_event(url, "Update"), FakeLambdaContext())
+    assert received[-1]["Status"] == "FAILED"
+    assert "database unreachable" in received[-1]["Reason"]
+    migrate.handler(_cfn_event(url, "Delete"), FakeLambdaContext())
+    assert received[-1]["Status"] == "SUCCESS"  # deleting the stack never touches the schema
