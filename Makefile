@@ -27,7 +27,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m cfnlint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
 
 bench: $(STAMP)
 	$(PYTHON) -m bench
