@@ -19,7 +19,7 @@ $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	exec $(PYTHON) -m local.stack
+	$(PYTHON) -m local.stack
 
 test: $(STAMP)
 	$(PYTHON) -m ruff check .

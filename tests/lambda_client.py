@@ -2,45 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
 
+from local.functions import LambdaContext as FakeLambdaContext
+from local.functions import load_module
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = ROOT / "events"
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "offerhub-test"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:offerhub-test"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/offerhub-test"
-    log_stream_name: str = "test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
-
-
-@cache
 def load_function(name: str) -> ModuleType:
-    """functions/<name>/app.py under a unique module name (every function file is called app.py)."""
-    module_name = f"offerhub_fn_{name}"
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    """functions/<name>/app.py, loaded as the local stack loads it."""
+    return load_module(f"functions/{name}/")
 
 
 def http_event(method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,
@@ -87,7 +66,7 @@ class Result:
 
 
 def invoke(function: str, event: dict[str, Any]) -> Result:
-    response = load_function(function).handler(event, FakeLambdaContext())
+    response = load_function(function).handler(event, FakeLambdaContext(function_name=function))
     return Result(
         status=response["statusCode"],
         headers={k.lower(): v for k, v in (response.get("headers") or {}).items()},

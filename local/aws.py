@@ -1,0 +1,65 @@
+"""AWS for the local stack: a moto server, with the template's tables, keys and secrets created in it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from local.template import Template
+
+REGION = "us-east-1"
+
+
+def start_moto(port: int) -> Any:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    # boto3 honours these, so the handlers need no endpoint plumbing (the same code runs in AWS).
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+    )
+    return server
+
+
+def provision(template: Template, *, master_key: str) -> dict[str, str]:
+    """Create the template's DynamoDB tables, KMS keys (+ aliases) and secrets; return logical id → the
+    value `!Ref` gives in AWS (table name, key id, alias name, secret ARN)."""
+    import boto3
+
+    physical: dict[str, str] = {}
+    dynamodb = boto3.client("dynamodb")
+    for logical_id, resource in template.resources_of("AWS::DynamoDB::Table").items():
+        props = resource["Properties"]
+        dynamodb.create_table(
+            TableName=logical_id,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=logical_id, TimeToLiveSpecification=ttl)
+        physical[logical_id] = logical_id
+    kms = boto3.client("kms")
+    for logical_id in template.resources_of("AWS::KMS::Key"):
+        physical[logical_id] = kms.create_key(Description=f"local {logical_id}")["KeyMetadata"]["KeyId"]
+    for logical_id, resource in template.resources_of("AWS::KMS::Alias").items():
+        alias = f"alias/offerhub-local-{logical_id.lower()}"
+        target = resource["Properties"]["TargetKeyId"]
+        kms.create_alias(AliasName=alias, TargetKeyId=physical[target["Ref"]])
+        physical[logical_id] = alias
+    secrets = boto3.client("secretsmanager")
+    for logical_id in template.resources_of("AWS::SecretsManager::Secret"):
+        value = master_key if "Master" in logical_id else os.urandom(16).hex()
+        physical[logical_id] = secrets.create_secret(Name=f"offerhub/local/{logical_id}", SecretString=value)["ARN"]
+    return physical

@@ -1,0 +1,117 @@
+"""Read template.yaml: the functions, their HTTP routes and environment, with references resolved locally."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.functions import ROOT
+
+TEMPLATE = ROOT / "template.yaml"
+# Locally the plain values (DATABASE_URL, OFFERHUB_MASTER_KEY) stand in for these AWS-only settings.
+AWS_ONLY_ENV = {"DATABASE_SECRET_ARN", "DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME",
+                "OFFERHUB_MASTER_KEY_SECRET_ARN"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway form: /api/v1/users/{id}
+    function: str
+    pattern: re.Pattern[str] = field(compare=False)
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def literal_segments(self) -> int:
+        """More literal segments = more specific (API Gateway prefers /users/me over /users/{id})."""
+        return sum(1 for part in self.path.split("/") if part and not part.startswith("{"))
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    code_uri: str
+    handler: str
+    timeout: float
+    environment: dict[str, Any]
+
+
+@dataclass
+class Template:
+    resources: dict[str, Any]
+    parameters: dict[str, Any]
+    globals_env: dict[str, Any]
+    functions: dict[str, Function]
+    routes: list[Route]
+
+    def resources_of(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v.get("Type") == type_}
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    return re.compile(f"^{regex}$")
+
+
+def load(path: Path = TEMPLATE) -> Template:
+    from cfnlint.decode import decode_str
+
+    raw, problems = decode_str(path.read_text())
+    if problems:
+        raise RuntimeError(f"template.yaml does not parse: {problems}")
+    resources = raw.get("Resources", {})
+    globals_fn = raw.get("Globals", {}).get("Function", {})
+    functions: dict[str, Function] = {}
+    routes: list[Route] = []
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        functions[logical_id] = Function(
+            logical_id=logical_id,
+            code_uri=props["CodeUri"],
+            handler=props.get("Handler", globals_fn.get("Handler", "app.handler")),
+            timeout=float(props.get("Timeout", globals_fn.get("Timeout", 3))),
+            environment=props.get("Environment", {}).get("Variables", {}),
+        )
+        for event in props.get("Events", {}).values():
+            if event.get("Type") == "HttpApi":
+                method, route_path = event["Properties"]["Method"].upper(), event["Properties"]["Path"]
+                routes.append(Route(method, route_path, logical_id, _pattern(route_path)))
+    routes.sort(key=lambda r: -r.literal_segments)
+    return Template(
+        resources=resources,
+        parameters=raw.get("Parameters", {}),
+        globals_env=globals_fn.get("Environment", {}).get("Variables", {}),
+        functions=functions,
+        routes=routes,
+    )
+
+
+def resolve_env(template: Template, physical: dict[str, str]) -> dict[str, str]:
+    """Globals env with !Ref resolved: resources to their local physical ids, parameters to defaults."""
+    env: dict[str, str] = {}
+    for name, value in template.globals_env.items():
+        if name in AWS_ONLY_ENV:
+            continue
+        resolved = _resolve(value, template, physical)
+        if resolved is not None:
+            env[name] = resolved
+    return env
+
+
+def _resolve(value: Any, template: Template, physical: dict[str, str]) -> str | None:
+    if isinstance(value, str | int | float):
+        return str(value)
+    if isinstance(value, dict) and "Ref" in value:
+        ref = value["Ref"]
+        if ref in physical:
+            return physical[ref]
+        default = template.parameters.get(ref, {}).get("Default")
+        return None if default is None else str(default)
+    return None  # !If, !Sub and friends: the local stack sets these itself when it needs them
