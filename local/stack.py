@@ -10,6 +10,8 @@ import secrets
 import signal
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
 from local.functions import ROOT, load_handler, put_layer_on_path
@@ -74,14 +76,22 @@ def main() -> None:
     print(f"  master key   {master_key}" + ("   (generated; set OFFERHUB_MASTER_KEY to keep one)" if generated
                                              else ""), flush=True)
     print(f"  routes       {len(template.routes)} across {len(handlers)} functions", flush=True)
-    print(f"READY {base}", flush=True)
 
     import uvicorn
 
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+
+    def announce_when_listening() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.02)
+        if server.started:
+            print(f"READY {base}", flush=True)
+
+    threading.Thread(target=announce_when_listening, daemon=True).start()
     # uvicorn re-raises SIGTERM after its shutdown, which would skip atexit (and orphan Postgres).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        server.run()
     except KeyboardInterrupt:
         pass
 

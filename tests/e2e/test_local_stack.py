@@ -1,0 +1,160 @@
+"""End to end: `python -m local.stack` as a person runs it, driven over HTTP, then stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+MASTER = "e2e-master-key-" + "m" * 20
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, env: dict[str, str]):
+        self.port = _free_port()
+        full_env = {**os.environ, **env, "PORT": str(self.port), "MOTO_PORT": str(_free_port()),
+                    "OFFERHUB_MASTER_KEY": MASTER, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local.stack"], cwd=ROOT, env=full_env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.output: list[str] = []
+        lines: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:
+            assert self.process.stdout
+            for line in self.process.stdout:
+                self.output.append(line)
+                lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            if line.startswith("READY "):
+                self.base = line.split()[1]
+                return
+        self.stop()
+        pytest.fail("local stack did not become ready:\n" + "".join(self.output))
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail("local stack ignored SIGTERM:\n" + "".join(self.output))
+
+
+@pytest.fixture(scope="module")
+def stack(fresh_database_url) -> Iterator[Stack]:
+    running = Stack({"DATABASE_URL": fresh_database_url()})
+    yield running
+    assert running.stop() == 0, "".join(running.output)
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base, timeout=30) as c:
+        yield c
+
+
+def test_health_and_request_id(client: httpx.Client):
+    response = client.get("/health", headers={"X-Request-ID": "e2e-req-1"})
+    assert response.status_code == 200
+    assert response.json()["data"]["status"] == "healthy"
+    assert response.headers["x-request-id"] == "e2e-req-1"
+
+
+def test_a_person_with_curl(client: httpx.Client):
+    created = client.post("/auth/api-keys", headers={"Authorization": f"Bearer {MASTER}"},
+                          json={"name": "e2e", "scopes": ["read", "write", "support"]})
+    assert created.status_code == 201, created.text
+    key = created.json()["data"]["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    user = client.post("/users", headers=auth, json={"externalUserId": "e2e-1", "email": "a@example.com",
+                                                      "type": "BUYER"})
+    assert user.status_code == 201, user.text
+    user_id = user.json()["data"]["id"]
+    again = client.post("/users", headers=auth, json={"externalUserId": "e2e-1"})
+    assert again.status_code == 200 and again.json()["data"]["id"] == user_id
+    credit = client.post(f"/balance/{user_id}/credit", headers=auth, json={"amount": "100.00", "reason": "e2e"})
+    assert credit.status_code == 200, credit.text
+    balance = client.get(f"/balance/{user_id}", headers={"X-API-Key": key}).json()["data"]
+    assert (balance["available"], balance["reserved"], balance["total"], balance["currency"]) == (
+        "100.00", "0.00", "100.00", "USD")
+    entries = client.get(f"/balance/{user_id}/entries", headers=auth).json()["data"]
+    assert [e["amount"] for e in entries] == ["100.00"]
+    audit = client.get("/audit", headers=auth, params={"resourceId": user_id}).json()["data"]
+    assert {row["action"] for row in audit} == {"user.created", "balance.credited"}
+    events = client.get("/events", headers=auth, params={"resourceId": user_id}).json()["data"]
+    assert [e["type"] for e in events] == ["user.created", "balance.credited"]
+    revoked = client.delete(f"/auth/api-keys/{created.json()['data']['id']}",
+                            headers={"Authorization": f"Bearer {MASTER}"})
+    assert revoked.status_code == 200
+    assert client.get(f"/balance/{user_id}", headers=auth).status_code == 401
+
+
+def test_routes_the_template_does_not_declare_are_gateway_404s(client: httpx.Client):
+    assert client.get("/nowhere").json() == {"message": "Not Found"}
+    assert client.put("/users").status_code == 404  # wrong method: no such route in API Gateway
+    assert client.get("/health").status_code == 200
+
+
+def test_idempotency_over_http(client: httpx.Client):
+    key = client.post("/auth/api-keys", headers={"Authorization": f"Bearer {MASTER}"},
+                      json={"name": "idem", "scopes": ["write"]}).json()["data"]["key"]
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "e2e-k1"}
+    first = client.post("/users", headers=headers, json={"externalUserId": "e2e-idem"})
+    second = client.post("/users", headers=headers, json={"externalUserId": "e2e-idem"})
+    assert first.status_code == second.status_code == 201
+    assert second.headers["idempotent-replayed"] == "true" and second.json() == first.json()
+    reused = client.post("/users", headers=headers, json={"externalUserId": "e2e-other"})
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_embedded_postgres_starts_and_stops_with_the_stack(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    os.environ.pop("DATABASE_URL", None)
+    try:
+        stack = Stack({"OFFERHUB_DATA_DIR": str(tmp_path)})
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+    with httpx.Client(base_url=stack.base, timeout=30) as c:
+        assert c.get("/health").json()["data"]["dependencies"]["database"]["status"] == "up"
+    postgres = [p for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+    assert postgres, "no embedded postgres process found for the data dir"
+    assert stack.stop() == 0
+    _gone, alive = psutil.wait_procs(postgres, timeout=15)
+    assert not alive, f"left behind: {alive}"
