@@ -38,8 +38,9 @@ def _forget_dead_owners(pgdata: Path) -> None:
 
 def ensure_database(server_url: str, name: str = DATABASE) -> str:
     """Create the application database on the server if missing; return its URL."""
-    from offerhub.adapters.postgres.engine import normalize_url, with_database
     from sqlalchemy import create_engine, text
+
+    from offerhub.adapters.postgres.engine import normalize_url, with_database
 
     admin = create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

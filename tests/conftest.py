@@ -58,8 +58,9 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def fresh_database_url(pg_server_url: str) -> Callable[[], str]:
     """A factory: each call creates a new empty database and returns its URL."""
-    from offerhub.adapters.postgres.engine import normalize_url, with_database
     from sqlalchemy import create_engine, text
+
+    from offerhub.adapters.postgres.engine import normalize_url, with_database
 
     admin = create_engine(normalize_url(pg_server_url), isolation_level="AUTOCOMMIT")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
 from offerhub.adapters.postgres.engine import get_engine
 from offerhub.adapters.postgres.unit_of_work import transaction
 from offerhub.core.context import RequestContext
 from offerhub.ledger import service
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
-
 from tests.lambda_client import call
 
 

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+
 from offerhub.auth import keys
 from offerhub.core.errors import InvalidAmount
 from offerhub.core.ids import looks_like, new_id

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+
 from offerhub.audit.service import get_audit_log, search_audit_logs
 from offerhub.audit.store import AuditFilter
 from offerhub.core.context import RequestContext

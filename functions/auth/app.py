@@ -3,6 +3,8 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import StringConstraints
+
 from offerhub.auth import service
 from offerhub.auth.service import Principal
 from offerhub.core.context import RequestContext
@@ -12,7 +14,6 @@ from offerhub.http.lambda_entry import make_handler
 from offerhub.http.params import StrictBody, page_request
 from offerhub.http.responses import ok, paged
 from offerhub.http.security import any_key, master_only
-from pydantic import StringConstraints
 
 router = APIRouter(prefix="/auth")
 

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+
 from offerhub.core.context import RequestContext
 from offerhub.core.money import check_currency, parse_amount
 from offerhub.core.pagination import PageRequest

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+
 from offerhub.core.context import RequestContext
 from offerhub.core.pagination import PageRequest
 from offerhub.events.service import list_events

@@ -1,6 +1,7 @@
 """health: GET /api/v1/health (public)."""
 
 from fastapi import APIRouter, Request
+
 from offerhub.health import check_health
 from offerhub.http.app import create_api
 from offerhub.http.lambda_entry import make_handler

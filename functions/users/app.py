@@ -3,6 +3,8 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import StringConstraints
+
 from offerhub.core.context import RequestContext
 from offerhub.core.pagination import PageRequest
 from offerhub.http.app import create_api
@@ -11,7 +13,6 @@ from offerhub.http.params import NonEmpty, StrictBody, page_request
 from offerhub.http.responses import ok, paged
 from offerhub.http.security import require
 from offerhub.users import service
-from pydantic import StringConstraints
 
 router = APIRouter(prefix="/users")
 

@@ -1,0 +1,1 @@
+"""`make bench`: cold starts per function and warm latencies through the Lambda handlers on real Postgres."""
