@@ -18,7 +18,7 @@ def test_amounts_parse_to_exact_decimals(text, expected):
 @pytest.mark.parametrize(
     "bad",
     [1.5, 100, None, "1.001", "1.0", "1", ".50", "-1.00", "0.00", "01.00", "1e5", "NaN", "Infinity",
-     "1000000000.01", "99999999999999999999.00", "１.00", " 1.00", "1,00"],
+     "1000000000.01", "99999999999999999999.00", "１.00", " 1.00", "1,00", "1.00\n"],
 )
 def test_amounts_refuse_floats_and_malformed_text(bad):
     with pytest.raises(InvalidAmount):

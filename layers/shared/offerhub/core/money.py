@@ -14,7 +14,7 @@ CURRENCY = "USD"
 CENT = Decimal("0.01")
 # Largest single amount we accept: keeps every sum far inside NUMERIC(20, 2).
 MAX_AMOUNT = Decimal("1000000000.00")
-_AMOUNT_RE = re.compile(r"^(0|[1-9][0-9]{0,12})\.[0-9]{2}$")
+_AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,12})\.[0-9]{2}")
 
 
 def parse_amount(value: object, *, field: str = "amount", allow_zero: bool = False) -> Decimal:
@@ -23,7 +23,7 @@ def parse_amount(value: object, *, field: str = "amount", allow_zero: bool = Fal
             f'{field} must be a string with two decimals, like "100.00"',
             details={"field": field},
         )
-    if not _AMOUNT_RE.match(value):
+    if not _AMOUNT_RE.fullmatch(value):
         raise InvalidAmount(
             f'{field} must have exactly two decimals, like "100.00"',
             details={"field": field, "value": value[:40]},

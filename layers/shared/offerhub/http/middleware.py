@@ -1,4 +1,5 @@
-"""Outermost ASGI middleware: the request id on every response, and the last-resort 500 envelope."""
+"""Outermost ASGI middleware: the request id on every response, URLs Postgres cannot store refused,
+and the last-resort 500 envelope."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ class RequestIdMiddleware:
         header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
         request_id = resolve_request_id(header)
         scope["offerhub.request_id"] = request_id
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"") or b"\x00" in scope.get(
+            "query_string", b""
+        ):
+            # Postgres text cannot hold NUL: such a path or query can only be a 400, never reach a query.
+            await _send_error(send, request_id, 400, "VALIDATION_ERROR", "NUL characters are not allowed in the URL")
+            return
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -38,13 +45,11 @@ class RequestIdMiddleware:
             logger.exception("unhandled error", extra={"request_id": request_id})
             if started:
                 raise
-            await _send_internal_error(send, request_id)
+            await _send_error(send, request_id, 500, "INTERNAL_ERROR", "internal error; quote the requestId to support")
 
 
-async def _send_internal_error(send: Send, request_id: str) -> None:
-    body = envelope.dumps(
-        envelope.error("INTERNAL_ERROR", "internal error; quote the requestId to support", request_id)
-    ).encode()
+async def _send_error(send: Send, request_id: str, status: int, code: str, message: str) -> None:
+    body = envelope.dumps(envelope.error(code, message, request_id)).encode()
     headers: list[Any] = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

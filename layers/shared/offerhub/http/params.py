@@ -5,16 +5,25 @@ Bodies are strict: unknown fields are refused and amounts must be strings (never
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
 from offerhub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 
 
 class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_nul_characters(cls, value: Any) -> Any:
+        """Postgres text cannot hold NUL; refuse it here rather than fail in the database."""
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=255)]

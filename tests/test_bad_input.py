@@ -1,0 +1,111 @@
+"""No request, however malformed, produces a 500 — and every refusal is the error envelope."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+
+import pytest
+
+from tests.lambda_client import call, http_event, invoke
+
+UNKNOWN = "usr_" + "0" * 32
+ROUTES = [
+    ("GET", "/api/v1/health"), ("POST", "/api/v1/auth/api-keys"), ("GET", "/api/v1/auth/api-keys"),
+    ("DELETE", "/api/v1/auth/api-keys/{id}"), ("GET", "/api/v1/auth/me"), ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users"), ("GET", "/api/v1/users/{id}"), ("GET", "/api/v1/balance/{id}"),
+    ("POST", "/api/v1/balance/{id}/credit"), ("POST", "/api/v1/balance/{id}/debit"),
+    ("GET", "/api/v1/balance/{id}/entries"), ("GET", "/api/v1/audit"), ("GET", "/api/v1/audit/{id}"),
+    ("GET", "/api/v1/events"),
+]
+RAW_BODIES = ["{bad", "[", '"str"', "null", "[]", "123", "{}", '{"amount": "1.00", "reason": "x"', "\x00",
+              '{"amount": {"$gt": 0}, "reason": ["x"]}', '{"name": null, "scopes": null}',
+              '{"externalUserId": "' + "x" * 100_000 + '"}', '{"amount": "1.00", "reason": "' + "r" * 100_000 + '"}']
+AMOUNTS = ["-1.00", "0.00", "1.001", "1e5", "NaN", "Infinity", "99999999999999999999.00", 1.5, 100, None, True,
+           "１.00", "", " ", "1.00\n"]
+QUERIES = [{"limit": "-1"}, {"limit": "0"}, {"limit": "1e3"}, {"limit": "abc"}, {"limit": "101"},
+           {"cursor": "c" * 500}, {"cursor": "%00"}, {"type": "unknown.event"}, {"from": "notadate"},
+           {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, {"resourceId": "x" * 300}]
+PATH_IDS = ["nope", "usr_%00", "\u00e9\u00e8", "x" * 2000, "key_" + "0" * 32, "aud_'--", UNKNOWN]
+
+
+def assert_clean(result, request_id: str | None = None) -> None:
+    assert result.status < 500, result.body
+    assert result.headers.get("x-request-id")
+    if result.status >= 400:
+        error = result.body["error"]
+        assert re.match(r"^[A-Z][A-Z_]+$", error["code"]) and error["message"]
+        assert error["requestId"] == result.headers["x-request-id"]
+    if request_id:
+        assert result.headers["x-request-id"] == request_id
+
+
+@pytest.fixture(scope="module")
+def keys(database_url, aws):
+    from tests.conftest import MASTER_KEY
+
+    created = call("POST", "/api/v1/auth/api-keys", key=MASTER_KEY,
+                   body={"name": "fuzz", "scopes": ["read", "write", "support"]})
+    return {"master": MASTER_KEY, "all": created.data["key"]}
+
+
+def _path(template: str, value: str = UNKNOWN) -> str:
+    return template.replace("{id}", value)
+
+
+@pytest.mark.parametrize("method,path", [r for r in ROUTES if r[0] == "POST"])
+@pytest.mark.parametrize("raw", RAW_BODIES)
+def test_malformed_bodies(keys, method, path, raw):
+    key = keys["master"] if "api-keys" in path else keys["all"]
+    result = call(method, _path(path), key=key, raw_body=raw)
+    assert_clean(result)
+    assert result.status in (400, 404, 422)
+
+
+@pytest.mark.parametrize("amount", AMOUNTS)
+def test_bad_amounts_are_400(keys, new_user, amount):
+    result = call("POST", f"/api/v1/balance/{new_user()['id']}/credit", key=keys["all"],
+                  body={"amount": amount, "reason": "x"})
+    assert_clean(result)
+    assert result.status == 400
+    if isinstance(amount, str) and amount.strip():
+        assert result.error_code == "INVALID_AMOUNT_FORMAT"
+
+
+@pytest.mark.parametrize("method,path", [r for r in ROUTES if r[0] == "GET"])
+@pytest.mark.parametrize("query", QUERIES)
+def test_odd_query_strings(keys, method, path, query):
+    assert_clean(call(method, _path(path), key=keys["all"], query=query))
+
+
+@pytest.mark.parametrize("method,path", [r for r in ROUTES if "{id}" in r[1]])
+@pytest.mark.parametrize("value", PATH_IDS)
+def test_odd_path_ids(keys, method, path, value):
+    key = keys["master"] if "api-keys" in path else keys["all"]
+    body = {"amount": "1.00", "reason": "x"} if method == "POST" else None
+    result = call(method, _path(path, value), key=key, body=body)
+    assert_clean(result)
+    assert result.status in (400, 404)
+
+
+@pytest.mark.parametrize("method,path", ROUTES)
+def test_binary_bodies_and_request_ids(keys, method, path):
+    key = keys["master"] if "api-keys" in path else keys["all"]
+    event = http_event(method, _path(path), headers={"authorization": f"Bearer {key}", "x-request-id": "abc-123"})
+    event["body"], event["isBase64Encoded"] = base64.b64encode(os.urandom(64)).decode(), True
+    function = path.split("/")[3]
+    assert_clean(invoke(function, event), request_id="abc-123")
+
+
+def test_missing_or_insane_request_ids_are_replaced(db):
+    generated = call("GET", "/api/v1/health")
+    assert re.match(r"^[0-9a-f-]{36}$", generated.headers["x-request-id"])
+    assert generated.body["meta"]["requestId"] == generated.headers["x-request-id"]
+    insane = call("GET", "/api/v1/health", headers={"x-request-id": "bad id\n" + "x" * 300})
+    assert insane.headers["x-request-id"] != "bad id"
+
+
+def test_unknown_fields_and_wrong_types_name_the_field(keys):
+    result = call("POST", "/api/v1/users", key=keys["all"], body={"externalUserId": "x", "role": "admin"})
+    assert result.status == 400 and result.body["error"]["details"]["validationErrors"][0]["field"] == "role"
