@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from offerhub.adapters.postgres.schema import audit_logs, newer_first_after
+from offerhub.adapters.postgres.schema import audit_logs, newest_first_page
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.context import RequestContext
 from offerhub.core.ids import new_id
@@ -75,9 +75,7 @@ def search(conn: Connection, f: AuditFilter, *, cursor: str | None, limit: int) 
         query = query.where(audit_logs.c.occurred_at >= f.occurred_from)
     if f.occurred_to:
         query = query.where(audit_logs.c.occurred_at <= f.occurred_to)
-    if cursor:
-        query = query.where(newer_first_after(audit_logs, cursor))
-    query = query.order_by(audit_logs.c.occurred_at.desc(), audit_logs.c.id.desc()).limit(limit)
+    query = newest_first_page(query, audit_logs, cursor=cursor, limit=limit)
     return [to_public(r) for r in conn.execute(query).mappings().all()]
 
 

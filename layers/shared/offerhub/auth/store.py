@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from offerhub.adapters.postgres.schema import api_keys, newer_first_after
+from offerhub.adapters.postgres.schema import api_keys, newest_first_page
 from offerhub.core.clock import iso, utcnow
 
 
@@ -48,10 +48,7 @@ def touch(conn: Connection, key_id: str) -> None:
 
 
 def page(conn: Connection, *, cursor: str | None, limit: int) -> list[dict[str, Any]]:
-    query = select(api_keys)
-    if cursor:
-        query = query.where(newer_first_after(api_keys, cursor))
-    query = query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit)
+    query = newest_first_page(select(api_keys), api_keys, cursor=cursor, limit=limit)
     return [dict(r) for r in conn.execute(query).mappings().all()]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from offerhub.adapters.postgres.schema import newer_first_after, users
+from offerhub.adapters.postgres.schema import newest_first_page, users
 from offerhub.core.clock import iso, utcnow
 
 
@@ -44,9 +44,7 @@ def search(
     query = select(users)
     if external_user_id is not None:
         query = query.where(users.c.external_user_id == external_user_id)
-    if cursor:
-        query = query.where(newer_first_after(users, cursor))
-    query = query.order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit)
+    query = newest_first_page(query, users, cursor=cursor, limit=limit)
     return [dict(r) for r in conn.execute(query).mappings().all()]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.sql import Select
 
 metadata = MetaData()
 
@@ -121,11 +122,13 @@ event_sequence = Table(
 )
 
 
-def newer_first_after(table: Table, cursor: str):
-    """Keyset condition for lists ordered (created, id) DESC: rows strictly after the cursor row.
+def newest_first_page(query: Select, table: Table, *, cursor: str | None, limit: int) -> Select:
+    """A page of a list ordered (created, id) DESC, starting strictly after the cursor row (keyset).
 
     Stable under inserts: a row created after the walk began sorts before the cursor and never shows up.
     """
     created = table.c.occurred_at if "occurred_at" in table.c else table.c.created_at
-    anchor = select(created, table.c.id).where(table.c.id == cursor).scalar_subquery()
-    return tuple_(created, table.c.id) < anchor
+    if cursor:
+        anchor = select(created, table.c.id).where(table.c.id == cursor).scalar_subquery()
+        query = query.where(tuple_(created, table.c.id) < anchor)
+    return query.order_by(created.desc(), table.c.id.desc()).limit(limit)
