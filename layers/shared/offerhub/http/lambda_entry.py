@@ -18,7 +18,6 @@ from typing import Any
 from mangum import Mangum
 
 from offerhub.config import settings
-from offerhub.core.errors import OfferHubError
 from offerhub.http import envelope
 from offerhub.http.request_id import resolve_request_id
 from offerhub.http.security import token_from_headers
@@ -81,8 +80,8 @@ def _idempotent(
     headers = event["headers"]
     try:
         principal = authenticate(token_from_headers(headers.get("authorization"), headers.get("x-api-key")))
-    except OfferHubError:
-        return asgi(event, context)  # the app answers 401 itself; nothing to store
+    except Exception:  # the app itself answers (401, or its error envelope); nothing is stored
+        return asgi(event, context)
 
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
