@@ -109,3 +109,14 @@ def test_missing_or_insane_request_ids_are_replaced(db):
 def test_unknown_fields_and_wrong_types_name_the_field(keys):
     result = call("POST", "/api/v1/users", key=keys["all"], body={"externalUserId": "x", "role": "admin"})
     assert result.status == 400 and result.body["error"]["details"]["validationErrors"][0]["field"] == "role"
+
+
+def test_a_database_outage_is_a_503_not_a_500(keys, monkeypatch):
+    from offerhub.adapters.postgres import engine
+
+    unreachable = engine.build_engine("postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setattr(engine, "_engine", unreachable)
+    result = call("GET", "/api/v1/users", key=keys["master"])
+    assert result.status == 503 and result.error_code == "DATABASE_UNAVAILABLE"
+    health = call("GET", "/api/v1/health")
+    assert health.status == 503 and health.data["dependencies"]["database"]["status"] == "down"

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from offerhub.adapters.postgres.engine import get_engine
 from offerhub.core.context import RequestContext
+from offerhub.core.errors import ServiceUnavailable
 
 
 @dataclass
@@ -37,7 +39,7 @@ class UnitOfWork:
 def transaction(ctx: RequestContext) -> Iterator[UnitOfWork]:
     from offerhub.events.store import append_events
 
-    with get_engine().begin() as conn:
+    with _database_reachable(), get_engine().begin() as conn:
         uow = UnitOfWork(conn=conn, ctx=ctx)
         yield uow
         if uow.events:
@@ -46,5 +48,14 @@ def transaction(ctx: RequestContext) -> Iterator[UnitOfWork]:
 
 @contextmanager
 def read_only() -> Iterator[Connection]:
-    with get_engine().connect() as conn:
+    with _database_reachable(), get_engine().connect() as conn:
         yield conn
+
+
+@contextmanager
+def _database_reachable() -> Iterator[None]:
+    """A lost or refused connection is the database's outage, not a bug: 503, safe to retry."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise ServiceUnavailable("the database is unavailable; retry later", code="DATABASE_UNAVAILABLE") from exc
