@@ -56,21 +56,28 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def fresh_database_url(pg_server_url: str) -> Callable[[], str]:
+def fresh_database_url(pg_server_url: str) -> Iterator[Callable[[], str]]:
     """A factory: each call creates a new empty database and returns its URL."""
     from sqlalchemy import create_engine, text
 
     from offerhub.adapters.postgres.engine import normalize_url, with_database
 
     admin = create_engine(normalize_url(pg_server_url), isolation_level="AUTOCOMMIT")
+    created: list[str] = []
 
     def make() -> str:
         name = "offerhub_test_" + secrets.token_hex(6)
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
         return with_database(pg_server_url, name)
 
-    return make
+    yield make
+    # A shared DATABASE_URL server is left as it was found.
+    with admin.connect() as conn:
+        for name in created:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +90,11 @@ def database_url(fresh_database_url: Callable[[], str]) -> Iterator[str]:
     upgrade_to_head(url)
     os.environ["DATABASE_URL"] = url
     # Enough connections for the concurrency tests (50 threads at once).
-    engine.set_engine(engine.build_engine(url, pool_size=10, max_overflow=60))
+    built = engine.build_engine(url, pool_size=10, max_overflow=60)
+    engine.set_engine(built)
     yield url
     engine.set_engine(None)
+    built.dispose()
 
 
 @pytest.fixture(scope="session")
