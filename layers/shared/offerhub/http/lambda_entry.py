@@ -1,38 +1,22 @@
-"""The Lambda entry point of every HTTP function: Mangum around the FastAPI app, with idempotency.
+"""The Lambda entry point of every HTTP function: Mangum around the FastAPI app.
 
-Idempotency lives here, around the whole request, because a replay must return the stored status and
-body byte for byte. Scope = the API key, fingerprint = method + path + body (CONVENTIONS §3). Records
-are kept in DynamoDB by Powertools idempotency. 2xx and 4xx results are stored; 5xx, 401, 403 and 429
-are not, so the same key can simply be retried after those.
+It fixes the request id first (so the app, the logs and idempotent replays agree on it) and sends a POST
+that carries an Idempotency-Key through `offerhub.http.idempotency`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from mangum import Mangum
 
-from offerhub.config import settings
-from offerhub.http import envelope
+from offerhub.http.idempotency import run_idempotent
 from offerhub.http.request_id import resolve_request_id
-from offerhub.http.security import token_from_headers
 from offerhub.observability import logger
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
-_NOT_STORED = {401, 403, 429}
-MAX_KEY_LENGTH = 255
-
-
-class _NotStored(Exception):
-    """Raised inside the idempotent call so Powertools deletes the record instead of storing it."""
-
-    def __init__(self, response: dict[str, Any]):
-        self.response = response
 
 
 def make_handler(app: Any) -> LambdaHandler:
@@ -41,16 +25,15 @@ def make_handler(app: Any) -> LambdaHandler:
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _ensure_event_loop()
-        headers = event.setdefault("headers", {}) or {}
+        headers = event.get("headers") or {}
         event["headers"] = headers
-        # Fix the request id before anything else so app, logs and replays all agree on it.
         request_id = resolve_request_id(headers.get("x-request-id"))
         headers["x-request-id"] = request_id
         logger.set_correlation_id(request_id)
         method = event.get("requestContext", {}).get("http", {}).get("method", "")
         key = headers.get("idempotency-key")
         if method == "POST" and key is not None:
-            return _idempotent(asgi, event, context, key, request_id)
+            return run_idempotent(asgi, event, context, key, request_id)
         return asgi(event, context)
 
     return handler
@@ -63,105 +46,3 @@ def _ensure_event_loop() -> None:
         asyncio.get_event_loop()
     except RuntimeError:
         asyncio.set_event_loop(asyncio.new_event_loop())
-
-
-def _idempotent(
-    asgi: Mangum, event: dict[str, Any], context: Any, key: str, request_id: str
-) -> dict[str, Any]:
-    if not (0 < len(key) <= MAX_KEY_LENGTH) or not key.isprintable():
-        return _error(400, "VALIDATION_ERROR", "Idempotency-Key must be 1-255 printable characters",
-                      request_id, {"header": "Idempotency-Key"})
-    cfg = settings()
-    if not cfg.idempotency_table:
-        logger.warning("IDEMPOTENCY_TABLE is not set; Idempotency-Key ignored")
-        return asgi(event, context)
-    from offerhub.auth.service import authenticate
-
-    headers = event["headers"]
-    try:
-        principal = authenticate(token_from_headers(headers.get("authorization"), headers.get("x-api-key")))
-    except Exception:  # the app itself answers (401, or its error envelope); nothing is stored
-        return asgi(event, context)
-
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyPersistenceLayerError,
-        IdempotencyValidationError,
-    )
-
-    body = event.get("body") or ""
-    request = {
-        "scope": principal.key_id,
-        "key": key,
-        "fingerprint": hashlib.sha256(
-            json.dumps([event["requestContext"]["http"]["method"], event.get("rawPath", ""), body,
-                        bool(event.get("isBase64Encoded"))]).encode()
-        ).hexdigest(),
-    }
-    run = _idempotent_runner(cfg.idempotency_table, cfg.idempotency_ttl_seconds)
-    try:
-        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            run.config.register_lambda_context(context)
-        response = run(request=request, asgi=asgi, event=event, context=context)
-    except _NotStored as not_stored:
-        return not_stored.response
-    except IdempotencyValidationError:
-        return _error(422, "IDEMPOTENCY_KEY_REUSED",
-                      "this Idempotency-Key was already used with a different request", request_id,
-                      {"idempotencyKey": key})
-    except IdempotencyAlreadyInProgressError:
-        return _error(409, "IDEMPOTENCY_KEY_IN_PROGRESS",
-                      "a request with this Idempotency-Key is still being processed; retry shortly",
-                      request_id, {"idempotencyKey": key}, extra_headers={"retry-after": "1"})
-    except IdempotencyPersistenceLayerError:
-        logger.exception("idempotency store unavailable")
-        return _error(503, "SERVICE_UNAVAILABLE", "idempotency store unavailable; retry later", request_id)
-    response = dict(response)
-    response["headers"] = {**response.get("headers", {}), "x-request-id": request_id}
-    return response
-
-
-@cache
-def _idempotent_runner(table: str, ttl_seconds: int) -> Any:
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-
-    def mark_replayed(response: dict[str, Any], _record: Any) -> dict[str, Any]:
-        return {**response, "headers": {**response.get("headers", {}), "idempotent-replayed": "true"}}
-
-    config = IdempotencyConfig(
-        event_key_jmespath="[scope, key]",
-        payload_validation_jmespath="fingerprint",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=ttl_seconds,
-        response_hook=mark_replayed,
-    )
-
-    @idempotent_function(
-        data_keyword_argument="request",
-        persistence_store=DynamoDBPersistenceLayer(table_name=table),
-        config=config,
-        key_prefix="offerhub-http",
-    )
-    def run(request: dict[str, Any], asgi: Mangum, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        response = asgi(event, context)
-        status = int(response.get("statusCode", 500))
-        if status >= 500 or status in _NOT_STORED:
-            raise _NotStored(response)
-        return response
-
-    run.config = config  # type: ignore[attr-defined]
-    return run
-
-
-def _error(status: int, code: str, message: str, request_id: str, details: dict[str, Any] | None = None,
-           extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"content-type": "application/json", "x-request-id": request_id, **(extra_headers or {})},
-        "body": envelope.dumps(envelope.error(code, message, request_id, details)),
-        "isBase64Encoded": False,
-    }
