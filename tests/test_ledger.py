@@ -134,18 +134,3 @@ def test_moves_to_named_accounts_for_later_capabilities(new_user):
     with pytest.raises(ValueError), transaction(CTX) as uow:
         service.post(uow, "BROKEN", [(escrow, Decimal("1.00")), (accounts.platform_fees(), Decimal("-0.99"))])
 
-
-def test_a_connection_killed_while_idle_is_replaced_not_returned(database_url, monkeypatch):
-    """A frozen Lambda's pooled connection may be closed by the server; the next request must not fail."""
-    from offerhub.adapters.postgres import engine as engine_module
-
-    engine = engine_module.build_engine(database_url)
-    with engine.connect() as conn:
-        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    with get_engine().connect() as admin:
-        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.0)
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT 1")).scalar_one() == 1
-        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
-    engine.dispose()
