@@ -44,11 +44,6 @@ class NotFound(OfferHubError):
     code = "NOT_FOUND"
 
 
-class Conflict(OfferHubError):
-    status = 409
-    code = "CONFLICT"
-
-
 class BusinessRuleViolation(OfferHubError):
     status = 422
     code = "BUSINESS_RULE_VIOLATION"
