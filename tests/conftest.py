@@ -17,6 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MASTER_KEY = "test-master-key-" + "x" * 24
 IDEMPOTENCY_TABLE = "offerhub-idempotency-test"
+WALLET_KEY_ALIAS = "alias/offerhub-test-wallets"
+# A fault's "timeout" outlasts the Trustless Work client's timeout, which stays far above a sandbox call.
+TRUSTLESS_TIMEOUT_SECONDS = 2.0
+FAULT_HOLD_SECONDS = 3.0
 
 for _name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
     del os.environ[_name]  # with an endpoint set, moto's in-process mock would not intercept
@@ -34,9 +38,31 @@ os.environ.update(
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
         "API_KEY_ENV": "test",
         "PAYMENT_PROVIDER": "crypto",
+        "WALLET_KMS_KEY_ID": WALLET_KEY_ALIAS,
+        "TRUSTLESS_TIMEOUT_SECONDS": str(TRUSTLESS_TIMEOUT_SECONDS),
+        "PLATFORM_FEE_PERCENT": "1",
     }
 )
 SERVER_URL = os.environ.pop("DATABASE_URL", None)
+# The sandbox rails (Horizon + Trustless Work over one simulated chain) for the whole session. Their
+# addresses go into the environment now, before any layer module reads its settings.
+from local.sandbox.rails import SandboxRails, free_port, serve_in_thread  # noqa: E402
+
+_RAILS_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / f"offerhub-rails-{os.getpid()}-{secrets.token_hex(4)}"
+_RAILS_DIR.mkdir(parents=True)
+RAILS = SandboxRails(_RAILS_DIR / "chain.sqlite", fault_timeout_seconds=FAULT_HOLD_SECONDS)
+RAILS_PORT = free_port()
+os.environ.update(RAILS.environment(f"http://127.0.0.1:{RAILS_PORT}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sandbox_rails() -> Iterator[SandboxRails]:
+    import shutil
+
+    server = serve_in_thread(RAILS.app(), RAILS_PORT)
+    yield RAILS
+    server.should_exit = True
+    shutil.rmtree(_RAILS_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +136,8 @@ def aws() -> Iterator[None]:
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        kms = boto3.client("kms")
+        kms.create_alias(AliasName=WALLET_KEY_ALIAS, TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
         yield
 
 

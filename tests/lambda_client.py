@@ -76,17 +76,23 @@ def invoke(function: str, event: dict[str, Any]) -> Result:
 
 ROUTES = {
     "health": "health", "auth": "auth", "users": "users", "balance": "balance", "audit": "audit",
-    "events": "events",
+    "events": "events", "orders": "orders", "escrow": "escrow", "resolution": "resolution",
+    "disputes": "disputes", "test-helpers": "testhelpers",
 }
 
 
+def function_for(path: str) -> str:
+    """The function API Gateway routes /api/v1/<segment>/... to."""
+    parts = path.split("?")[0].split("/")
+    segment = "wallet" if parts[3] == "users" and len(parts) > 5 and parts[5] == "wallet" else parts[3]
+    return ROUTES.get(segment, segment)
+
+
 def call(method: str, path: str, *, key: str | None = None, **kwargs: Any) -> Result:
-    """Route /api/v1/<segment>/... to the function that serves it, like API Gateway does."""
-    segment = path.split("/")[3]
     headers = dict(kwargs.pop("headers", None) or {})
     if key is not None:
         headers.setdefault("authorization", f"Bearer {key}")
-    return invoke(ROUTES[segment], http_event(method, path, headers=headers, **kwargs))
+    return invoke(function_for(path), http_event(method, path, headers=headers, **kwargs))
 
 
 def sample_event(name: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.lambda_client import call, http_event, invoke
+from tests.lambda_client import call, function_for, http_event, invoke
 
 UNKNOWN = "usr_" + "0" * 32
 ROUTES = [
@@ -18,6 +18,16 @@ ROUTES = [
     ("POST", "/api/v1/balance/{id}/credit"), ("POST", "/api/v1/balance/{id}/debit"),
     ("GET", "/api/v1/balance/{id}/entries"), ("GET", "/api/v1/audit"), ("GET", "/api/v1/audit/{id}"),
     ("GET", "/api/v1/events"),
+    ("POST", "/api/v1/balance/{id}/sync"), ("GET", "/api/v1/users/{id}/wallet"),
+    ("GET", "/api/v1/users/{id}/wallet/deposit"), ("POST", "/api/v1/orders"), ("GET", "/api/v1/orders"),
+    ("GET", "/api/v1/orders/{id}"), ("POST", "/api/v1/orders/{id}/reserve"), ("POST", "/api/v1/orders/{id}/cancel"),
+    ("GET", "/api/v1/orders/{id}/milestones"), ("POST", "/api/v1/orders/{id}/milestones/m1/complete"),
+    ("POST", "/api/v1/escrow"), ("POST", "/api/v1/escrow/{id}/fund"), ("GET", "/api/v1/escrow/{id}"),
+    ("POST", "/api/v1/resolution/release"), ("POST", "/api/v1/resolution/refund"),
+    ("POST", "/api/v1/resolution/resolve"), ("POST", "/api/v1/disputes"), ("GET", "/api/v1/disputes"),
+    ("GET", "/api/v1/disputes/{id}"), ("POST", "/api/v1/disputes/{id}/resolve"),
+    ("POST", "/api/v1/disputes/{id}/comments"), ("POST", "/api/v1/test-helpers/deposits"),
+    ("POST", "/api/v1/test-helpers/faults"),
 ]
 RAW_BODIES = ["{bad", "[", '"str"', "null", "[]", "123", "{}", '{"amount": "1.00", "reason": "x"', "\x00",
               '{"amount": {"$gt": 0}, "reason": ["x"]}', '{"name": null, "scopes": null}',
@@ -26,7 +36,8 @@ AMOUNTS = ["-1.00", "0.00", "1.001", "1e5", "NaN", "Infinity", "9999999999999999
            "１.00", "", " ", "1.00\n"]
 QUERIES = [{"limit": "-1"}, {"limit": "0"}, {"limit": "1e3"}, {"limit": "abc"}, {"limit": "101"},
            {"cursor": "c" * 500}, {"cursor": "%00"}, {"type": "unknown.event"}, {"from": "notadate"},
-           {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, {"resourceId": "x" * 300}]
+           {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, {"resourceId": "x" * 300},
+           {"status": "NOPE"}, {"buyerId": "x" * 300}, {"openedBy": "nobody"}, {"status": "OPEN%00"}]
 PATH_IDS = ["nope", "usr_%00", "\u00e9\u00e8", "x" * 2000, "key_" + "0" * 32, "aud_'--", UNKNOWN]
 
 
@@ -94,8 +105,23 @@ def test_binary_bodies_and_request_ids(keys, method, path):
     key = keys["master"] if "api-keys" in path else keys["all"]
     event = http_event(method, _path(path), headers={"authorization": f"Bearer {key}", "x-request-id": "abc-123"})
     event["body"], event["isBase64Encoded"] = base64.b64encode(os.urandom(64)).decode(), True
-    function = path.split("/")[3]
-    assert_clean(invoke(function, event), request_id="abc-123")
+    assert_clean(invoke(function_for(path), event), request_id="abc-123")
+
+
+@pytest.mark.parametrize("amount", AMOUNTS)
+def test_bad_order_amounts_are_400(keys, new_user, amount):
+    buyer, seller = new_user(), new_user()
+    body = {"buyerId": buyer["id"], "sellerId": seller["id"], "amount": amount, "title": "t"}
+    for result in (call("POST", "/api/v1/orders", key=keys["all"], body=body),
+                   call("POST", "/api/v1/orders", key=keys["all"],
+                        body={**body, "amount": "1.00", "milestones": [{"ref": "a", "title": "a", "amount": amount}]}),
+                   call("POST", "/api/v1/resolution/resolve", key=keys["all"],  # 0.00 is a valid side there
+                        body={"disputeId": "dsp_" + "0" * 32, "releaseAmount": amount if amount != "0.00" else "-1",
+                              "refundAmount": "0.00"}),
+                   call("POST", "/api/v1/test-helpers/deposits", key=keys["all"],
+                        body={"userId": buyer["id"], "amount": amount})):
+        assert_clean(result)
+        assert result.status == 400, result.body
 
 
 def test_missing_or_insane_request_ids_are_replaced(db):

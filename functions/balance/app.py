@@ -14,6 +14,7 @@ from offerhub.http.responses import ok, paged
 from offerhub.http.security import require
 from offerhub.ledger import service
 from offerhub.ledger.adjustments import adjust_balance
+from offerhub.wallets.sync import sync_balance
 
 router = APIRouter(prefix="/balance")
 
@@ -46,6 +47,11 @@ async def credit(request: Request, user_id: str, body: Adjustment,
 async def debit(request: Request, user_id: str, body: Adjustment,
                 ctx: Annotated[RequestContext, Depends(require("support"))]):
     return ok(request, _adjust(ctx, user_id, "debit", body))
+
+
+@router.post("/{user_id}/sync")
+async def sync(request: Request, user_id: str, ctx: Annotated[RequestContext, Depends(require("write"))]):
+    return ok(request, sync_balance(ctx, user_id))
 
 
 def _adjust(ctx: RequestContext, user_id: str, operation: str, body: Adjustment) -> dict:

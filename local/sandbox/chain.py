@@ -200,6 +200,8 @@ class Chain:
                     raise OperationFailed("op_no_issuer")
                 self._db.execute("INSERT INTO balances VALUES (?, ?, ?, 0)", (op.source, *asset))
             return []
+        if kind == "invoke":  # a contract call: the sandbox contract moves funds through self.move
+            return list(op.run())
         if kind == "payment":
             amount = to_stroops(op.amount)
             if amount <= 0:
@@ -207,6 +209,30 @@ class Chain:
             self._move(op.source, op.destination, op.asset, amount)
             return [Payment("payment", op.source, op.source, op.destination, op.asset, amount)]
         raise OperationFailed("op_not_supported")
+
+    def create_contract(self, contract_id: str, asset: tuple[str, str]) -> None:
+        """A contract holds token balances like an account, without a sequence number or XLM."""
+        self._db.execute("INSERT INTO accounts VALUES (?, 0, ?)", (contract_id, _now()))
+        self._db.execute("INSERT INTO balances VALUES (?, ?, ?, 0)", (contract_id, *asset))
+
+    def balance(self, account: str, asset: tuple[str, str]) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT amount FROM balances WHERE account = ? AND code = ? AND issuer = ?",
+                                   (account, *asset)).fetchone()
+        return None if row is None else int(row["amount"])
+
+    def move(self, sender: str, receiver: str, asset: tuple[str, str], amount: int) -> Payment:
+        """A token transfer inside a contract call (only valid while `apply` runs the call)."""
+        self._move(sender, receiver, asset, amount)
+        return Payment("invoke_host_function", sender, sender, receiver, asset, amount)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._db
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
 
     def _move(self, sender: str, receiver: str, asset: tuple[str, str], amount: int,
               allow_missing_receiver: bool = False) -> None:

@@ -5,6 +5,7 @@ and friendbot."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -22,11 +23,8 @@ MAX_LIMIT = 200
 
 def problem(status: int, title: str, detail: str, extras: dict[str, Any] | None = None) -> JSONResponse:
     """Horizon's problem+json error shape (stellar-sdk maps it onto its exceptions)."""
-    body: dict[str, Any] = {"type": f"https://stellar.org/horizon-errors/{title.lower().replace(' ', '_')}",
-                            "title": title, "status": status, "detail": detail}
-    if extras:
-        body["extras"] = extras
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JSONResponse(_problem_body(status, title, detail, extras), status_code=status,
+                        media_type="application/problem+json")
 
 
 def _asset_json(code: str, issuer: str) -> dict[str, str]:
@@ -36,7 +34,10 @@ def _asset_json(code: str, issuer: str) -> dict[str, str]:
             "asset_issuer": issuer}
 
 
-def create_horizon(chain: Chain, *, passphrase: str, friendbot_secret: str) -> Starlette:
+def create_horizon(
+    chain: Chain, *, passphrase: str, friendbot_secret: str, resolve_invoke: Resolver | None = None,
+    before_submit: Callable[[], Any] | None = None,
+) -> Starlette:
     from stellar_sdk import Keypair
 
     friendbot = Keypair.from_secret(friendbot_secret)
@@ -80,7 +81,11 @@ def create_horizon(chain: Chain, *, passphrase: str, friendbot_secret: str) -> S
     async def submit(request: Request) -> JSONResponse:
         form = parse_qs((await request.body()).decode("latin-1"))
         xdr = (form.get("tx") or [""])[0]
-        return submit_xdr(chain, xdr, passphrase)
+        if before_submit is not None:  # the fault injector may answer instead
+            injected = await before_submit()
+            if injected is not None:
+                return injected
+        return submit_xdr(chain, xdr, passphrase, resolve_invoke)
 
     async def friendbot_fund(request: Request) -> JSONResponse:
         from stellar_sdk import Account, TransactionBuilder
@@ -119,24 +124,44 @@ def _tx_json(row: dict[str, Any]) -> dict[str, Any]:
             "created_at": row["created_at"], "paging_token": row["hash"]}
 
 
-def submit_xdr(chain: Chain, xdr: str, passphrase: str) -> JSONResponse:
-    """Verify (shape, source, sequence, fee, signatures) and apply one transaction envelope."""
+Resolver = Callable[[str, Any], Callable[[], list[Any]]]
+
+
+def submit_xdr(chain: Chain, xdr: str, passphrase: str, resolve_invoke: Resolver | None = None) -> JSONResponse:
+    status, body = process_envelope(chain, xdr, passphrase, resolve_invoke)
+    if status == 200:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def process_envelope(
+    chain: Chain, xdr: str, passphrase: str, resolve_invoke: Resolver | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Verify (shape, source, sequence, fee, signatures) and apply one transaction envelope.
+
+    Contract calls (InvokeHostFunction) run only when `resolve_invoke(tx_hash, op)` knows them: the
+    Trustless Work sandbox answers for the escrow contracts it built."""
     from stellar_sdk import Keypair, TransactionEnvelope
     from stellar_sdk.exceptions import BadSignatureError
 
-    def failed(tx_code: str, ops: list[str] | None = None) -> JSONResponse:
+    def failed(tx_code: str, ops: list[str] | None = None) -> tuple[int, dict[str, Any]]:
         codes: dict[str, Any] = {"transaction": tx_code}
         if ops is not None:
             codes["operations"] = ops
-        return problem(400, "Transaction Failed", "The transaction failed when submitted to the stellar network.",
-                       {"envelope_xdr": xdr, "result_codes": codes})
+        return 400, _problem_body(400, "Transaction Failed",
+                                  "The transaction failed when submitted to the stellar network.",
+                                  {"envelope_xdr": xdr, "result_codes": codes})
 
     try:
         envelope = TransactionEnvelope.from_xdr(xdr, passphrase)
         tx = envelope.transaction
-        operations = [_normalise(op, tx.source.account_id) for op in tx.operations]
+        tx_hash = envelope.hash_hex()
+        operations = [_normalise(op, tx.source.account_id, tx_hash, resolve_invoke) for op in tx.operations]
     except Exception:
-        return problem(400, "Transaction Malformed", "The transaction could not be decoded.")
+        return 400, _problem_body(400, "Transaction Malformed", "The transaction could not be decoded.")
+    existing = chain.transaction(tx_hash)
+    if existing is not None:  # the same signed envelope again: Horizon answers with the recorded result
+        return (200, _tx_json(existing)) if existing["successful"] else failed("tx_failed")
     source = chain.account(tx.source.account_id)
     if source is None:
         return failed("tx_no_source_account")
@@ -144,7 +169,6 @@ def submit_xdr(chain: Chain, xdr: str, passphrase: str) -> JSONResponse:
         return failed("tx_bad_seq")
     if tx.fee < BASE_FEE * len(operations) or not operations:
         return failed("tx_insufficient_fee" if operations else "tx_missing_operation")
-    tx_hash = envelope.hash()
     signers = {tx.source.account_id} | {op[1].source for op in operations}
     for signer in signers:
         key = Keypair.from_public_key(signer)
@@ -153,7 +177,7 @@ def submit_xdr(chain: Chain, xdr: str, passphrase: str) -> JSONResponse:
             if sig.signature_hint != key.signature_hint():
                 continue
             try:
-                key.verify(tx_hash, sig.signature)
+                key.verify(envelope.hash(), sig.signature)
                 ok = True
             except BadSignatureError:
                 continue
@@ -161,20 +185,28 @@ def submit_xdr(chain: Chain, xdr: str, passphrase: str) -> JSONResponse:
             return failed("tx_bad_auth")
     try:
         successful, codes = chain.apply(
-            tx_hash=envelope.hash_hex(), source=tx.source.account_id, sequence=tx.sequence, fee=tx.fee,
+            tx_hash=tx_hash, source=tx.source.account_id, sequence=tx.sequence, fee=tx.fee,
             envelope_xdr=xdr, operations=operations,
         )
     except OperationFailed:
         return failed("tx_insufficient_balance")
     if not successful:
         return failed("tx_failed", codes)
-    row = chain.transaction(envelope.hash_hex())
+    row = chain.transaction(tx_hash)
     assert row is not None
-    return JSONResponse(_tx_json(row))
+    return 200, _tx_json(row)
 
 
-def _normalise(op: Any, tx_source: str) -> tuple[str, SimpleNamespace]:
-    from stellar_sdk import ChangeTrust, CreateAccount, Payment
+def _problem_body(status: int, title: str, detail: str, extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": f"https://stellar.org/horizon-errors/{title.lower().replace(' ', '_')}",
+                            "title": title, "status": status, "detail": detail}
+    if extras:
+        body["extras"] = extras
+    return body
+
+
+def _normalise(op: Any, tx_source: str, tx_hash: str, resolve_invoke: Resolver | None) -> tuple[str, Any]:
+    from stellar_sdk import ChangeTrust, CreateAccount, InvokeHostFunction, Payment
 
     source = op.source.account_id if op.source is not None else tx_source
     if isinstance(op, CreateAccount):
@@ -187,6 +219,8 @@ def _normalise(op: Any, tx_source: str) -> tuple[str, SimpleNamespace]:
     if isinstance(op, ChangeTrust):
         return "change_trust", SimpleNamespace(source=source, code=op.asset.code, issuer=op.asset.issuer,
                                                remove=op.limit is not None and float(op.limit) == 0)
+    if isinstance(op, InvokeHostFunction) and resolve_invoke is not None:
+        return "invoke", SimpleNamespace(source=source, run=resolve_invoke(tx_hash, op))
     raise ValueError(f"operation {type(op).__name__} is not supported by the sandbox")
 
 
@@ -207,7 +241,8 @@ def _payments_page(chain: Chain, request: Request, account: str | None) -> JSONR
     for r in rows:
         record: dict[str, Any] = {
             "id": str(r["id"]), "paging_token": str(r["id"]), "transaction_successful": bool(r["successful"]),
-            "source_account": r["source"], "type": r["type"], "type_i": 0 if r["type"] == "create_account" else 1,
+            "source_account": r["source"], "type": r["type"],
+            "type_i": {"create_account": 0, "payment": 1}.get(r["type"], 24),
             "created_at": r["created_at"], "transaction_hash": r["tx_hash"],
         }
         if r["type"] == "create_account":

@@ -93,9 +93,17 @@ def test_sequence_numbers_and_signatures_are_checked(horizon):
     ok = TransactionBuilder(server.load_account(alice.public_key), PASSPHRASE, base_fee=100)
     first = ok.append_payment_op(mallory.public_key, Asset.native(), "1").set_timeout(30).build()
     first.sign(alice)
-    server.submit_transaction(first)
+    before = _balance(server, mallory.public_key, "native")
+    landed = server.submit_transaction(first)
+    # The same signed envelope again is answered from history (as Horizon does) and applied only once.
+    assert server.submit_transaction(first)["hash"] == landed["hash"]
+    assert _balance(server, mallory.public_key, "native") == before + 1
+    stale_again = TransactionBuilder(ok.source_account, PASSPHRASE, base_fee=100)
+    stale_again.source_account.sequence -= 1  # a different envelope reusing the consumed sequence number
+    second = stale_again.append_payment_op(mallory.public_key, Asset.native(), "2").set_timeout(30).build()
+    second.sign(alice)
     with pytest.raises(BadRequestError) as replayed:
-        server.submit_transaction(first)  # same sequence number again
+        server.submit_transaction(second)
     assert replayed.value.extras["result_codes"]["transaction"] == "tx_bad_seq"
 
 

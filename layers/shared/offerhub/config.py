@@ -6,8 +6,42 @@ Secrets are resolved lazily (only the functions that need them pay for Secrets M
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
+
+# Network facts (reference/providers.md §C.1): passphrase, Horizon, Circle's USDC issuer, friendbot.
+NETWORKS = {
+    "testnet": ("Test SDF Network ; September 2015", "https://horizon-testnet.stellar.org",
+                "GBBD47IF6LWK7P7MDEVSCWR7DPUWV3NY3DTQEVFL4NAT4AQH3ZLLFLA5", "https://friendbot.stellar.org"),
+    "mainnet": ("Public Global Stellar Network ; September 2015", "https://horizon.stellar.org",
+                "GA5ZSEJYB37JRC5AVCIA5MOP4RHTM335X2KGX3IHOJAPP5RE34K4KZVN", None),
+}
+TRUSTLESS_URLS = {"testnet": "https://dev.api.trustlesswork.com", "mainnet": "https://api.trustlesswork.com"}
+
+
+@dataclass(frozen=True)
+class StellarSettings:
+    network: str
+    passphrase: str
+    horizon_url: str
+    usdc_issuer: str
+    friendbot_url: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StellarSettings:
+        network = env.get("STELLAR_NETWORK", "testnet")
+        if network not in NETWORKS:
+            raise RuntimeError("STELLAR_NETWORK must be testnet or mainnet")
+        passphrase, horizon, issuer, friendbot = NETWORKS[network]
+        return cls(
+            network=network,
+            passphrase=passphrase,
+            horizon_url=env.get("HORIZON_URL") or horizon,
+            usdc_issuer=env.get("USDC_ISSUER") or issuer,
+            friendbot_url=env.get("FRIENDBOT_URL") or friendbot,
+        )
 
 
 @dataclass(frozen=True)
@@ -26,6 +60,13 @@ class Settings:
     idempotency_ttl_seconds: int
     wallet_kms_key_id: str | None
     payment_provider: str
+    stellar: StellarSettings
+    trustless_api_url: str
+    trustless_api_key: str | None
+    trustless_api_key_secret_arn: str | None
+    trustless_timeout_seconds: float
+    platform_fee_percent: Decimal
+    sandbox_control_url: str | None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,6 +92,13 @@ class Settings:
             idempotency_ttl_seconds=int(env.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
             wallet_kms_key_id=env.get("WALLET_KMS_KEY_ID") or None,
             payment_provider=provider,
+            stellar=StellarSettings.from_env(env),
+            trustless_api_url=env.get("TRUSTLESS_API_URL") or TRUSTLESS_URLS[env.get("STELLAR_NETWORK", "testnet")],
+            trustless_api_key=env.get("TRUSTLESS_API_KEY") or None,
+            trustless_api_key_secret_arn=env.get("TRUSTLESS_API_KEY_SECRET_ARN") or None,
+            trustless_timeout_seconds=float(env.get("TRUSTLESS_TIMEOUT_SECONDS", "30")),
+            platform_fee_percent=Decimal(env.get("PLATFORM_FEE_PERCENT", "1")),
+            sandbox_control_url=env.get("SANDBOX_CONTROL_URL") or None,
         )
 
 

@@ -44,6 +44,17 @@ class NotFound(OfferHubError):
     code = "NOT_FOUND"
 
 
+class Conflict(OfferHubError):
+    status = 409
+    code = "CONFLICT"
+
+
+class InvalidState(Conflict):
+    """An illegal state transition; details name the current and the allowed states."""
+
+    code = "INVALID_STATE"
+
+
 class BusinessRuleViolation(OfferHubError):
     status = 422
     code = "BUSINESS_RULE_VIOLATION"
@@ -56,3 +67,15 @@ class InsufficientFunds(BusinessRuleViolation):
 class ServiceUnavailable(OfferHubError):
     status = 503
     code = "SERVICE_UNAVAILABLE"
+
+
+class ProviderError(OfferHubError):
+    """A payment rail (Horizon, Trustless Work) answered with an error: 502."""
+
+    status = 502
+    code = "PROVIDER_ERROR"
+
+
+class ProviderTimeout(OfferHubError):
+    status = 504
+    code = "PROVIDER_TIMEOUT"

@@ -1,4 +1,5 @@
-"""Event names (as upstream) and the aggregate each belongs to. docs/events.md describes their data."""
+"""Event names (as upstream where upstream has one) and the aggregate each belongs to.
+docs/events.md describes their data."""
 
 from __future__ import annotations
 
@@ -9,15 +10,29 @@ BALANCE_RESERVED = "balance.reserved"
 BALANCE_RELEASED = "balance.released"
 API_KEY_CREATED = "api_key.created"
 API_KEY_REVOKED = "api_key.revoked"
+WALLET_CREATED = "wallet.created"
+WALLET_READY = "wallet.ready"
+ORDER_CREATED = "order.created"
+ORDER_FUNDS_RESERVED = "order.funds_reserved"
+ORDER_CANCELED = "order.canceled"
+ORDER_ESCROW_CREATING = "order.escrow_creating"
+ORDER_ESCROW_FUNDING = "order.escrow_funding"
+ORDER_ESCROW_FUNDED = "order.escrow_funded"
+ORDER_RELEASE_REQUESTED = "order.release_requested"
+ORDER_REFUND_REQUESTED = "order.refund_requested"
+ORDER_RELEASED = "order.released"
+ORDER_REFUNDED = "order.refunded"
+ORDER_DISPUTED = "order.disputed"
+ORDER_CLOSED = "order.closed"
+ESCROW_CREATED = "escrow.created"
+ESCROW_FUNDED = "escrow.funded"
+ESCROW_MILESTONE_COMPLETED = "escrow.milestone_completed"
+ESCROW_RELEASED = "escrow.released"
+ESCROW_REFUNDED = "escrow.refunded"
+ESCROW_SPLIT = "escrow.split"
+DISPUTE_OPENED = "dispute.opened"
+DISPUTE_RESOLVING = "dispute.resolving"
+DISPUTE_RESOLVED = "dispute.resolved"
+DISPUTE_COMMENT_ADDED = "dispute.comment_added"
 
-EVENT_TYPES = frozenset(
-    {
-        USER_CREATED,
-        BALANCE_CREDITED,
-        BALANCE_DEBITED,
-        BALANCE_RESERVED,
-        BALANCE_RELEASED,
-        API_KEY_CREATED,
-        API_KEY_REVOKED,
-    }
-)
+EVENT_TYPES = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

@@ -235,6 +235,22 @@ def release_reservation(
     )
 
 
+def spend_reserved(
+    uow: UnitOfWork, user_id: str, amount: Decimal, *, destination: Account, order_id: str,
+    description: str | None = None,
+) -> BalanceChange:
+    """reserved → destination (the order's escrow account, when the escrow is funded on chain)."""
+    return _change_user_balance(
+        uow, user_id, type="ESCROW_FUND",
+        lines=[(accounts.user_reserved(user_id), -amount), (destination, amount)],
+        available_delta=Decimal(0), reserved_delta=-amount,
+        event_type=catalogue.BALANCE_DEBITED,
+        event_data={"amount": format_amount(amount), "destination": destination.code, "from": "reserved",
+                    "orderId": order_id},
+        description=description, reference=order_id,
+    )
+
+
 def get_balance(user_id: str) -> Balance:
     codes = [accounts.user_available(user_id).code, accounts.user_reserved(user_id).code]
     with read_only() as conn:

@@ -1,9 +1,8 @@
 """The hook where a payment mode attaches its rail account to a new user.
 
-crypto mode will create an invisible Stellar wallet (KMS-sealed secret) here; airtm mode will link an
-Airtm account. Both arrive in later issues; until then every mode provisions nothing.
-It runs after the user row is committed, so a slow or failing rail never loses the user; it must be
-idempotent because a retried POST /users calls it again for the existing user.
+crypto mode creates an invisible Stellar wallet (KMS-sealed secret); airtm mode will link an Airtm
+account (a later issue). It runs after the user row is committed, so a slow or failing rail never loses
+the user; it must be idempotent because a retried POST /users calls it again for the existing user.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from offerhub.config import settings
+from offerhub.core.context import RequestContext
 
 
 class AccountProvisioner(Protocol):
@@ -22,7 +22,9 @@ class NoProvisioning:
         return None
 
 
-def provisioner_for_mode() -> AccountProvisioner:
-    mode = settings().payment_provider
-    # Wallet creation (crypto) and Airtm linking (airtm) plug in here.
-    return {"crypto": NoProvisioning, "airtm": NoProvisioning}[mode]()
+def provisioner_for_mode(ctx: RequestContext) -> AccountProvisioner:
+    if settings().payment_provider == "crypto":
+        from offerhub.wallets.service import CryptoWalletProvisioner
+
+        return CryptoWalletProvisioner(ctx)
+    return NoProvisioning()

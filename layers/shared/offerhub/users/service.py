@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from offerhub.adapters.postgres.unit_of_work import read_only, transaction
+from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
 from offerhub.audit.service import record
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import NotFound, ValidationFailed
@@ -41,17 +41,23 @@ def create_user(
         if row is None:
             existing = store.by_external_id(uow.conn, new.external_user_id)
             assert existing is not None  # the conflicting row is committed: ON CONFLICT saw it
-            return store.to_public(existing), False
-        ledger_store.open_accounts(uow.conn, [accounts.user_available(row["id"]), accounts.user_reserved(row["id"])])
-        user = store.to_public(row)
-        uow.emit(
-            catalogue.USER_CREATED, "User", user["id"],
-            {"userId": user["id"], "externalUserId": user["externalUserId"], "email": user["email"],
-             "type": user["type"], "status": user["status"]},
-        )
-        record(uow, catalogue.USER_CREATED, "User", user["id"], after=user)
-    (provisioner or provisioner_for_mode()).provision(user)
-    return user, True
+            user, created = store.to_public(existing), False
+        else:
+            user, created = _open_user(uow, row), True
+    (provisioner or provisioner_for_mode(ctx)).provision(user)
+    return user, created
+
+
+def _open_user(uow: UnitOfWork, row: dict[str, Any]) -> dict[str, Any]:
+    ledger_store.open_accounts(uow.conn, [accounts.user_available(row["id"]), accounts.user_reserved(row["id"])])
+    user = store.to_public(row)
+    uow.emit(
+        catalogue.USER_CREATED, "User", user["id"],
+        {"userId": user["id"], "externalUserId": user["externalUserId"], "email": user["email"],
+         "type": user["type"], "status": user["status"]},
+    )
+    record(uow, catalogue.USER_CREATED, "User", user["id"], after=user)
+    return user
 
 
 def get_user(user_id: str) -> dict[str, Any]:

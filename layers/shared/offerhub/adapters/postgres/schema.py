@@ -8,6 +8,8 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     Table,
@@ -119,6 +121,132 @@ event_sequence = Table(
     metadata,
     Column("id", Boolean, primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("user_id", Text),
+    Column("kind", Text, nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("sealed_secret", LargeBinary, nullable=False),
+    Column("sealed_key", LargeBinary, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+stellar_deposits = Table(
+    "stellar_deposits",
+    metadata,
+    Column("operation_id", Text, primary_key=True),
+    Column("transaction_hash", Text, nullable=False),
+    Column("wallet_id", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("ledger_transaction_id", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+monitor_cursors = Table(
+    "monitor_cursors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("cursor", Text, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("client_order_ref", Text),
+    Column("buyer_id", Text, nullable=False),
+    Column("seller_id", Text, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("outcome", Text),
+    Column("lease_until", Timestamp),
+    Column("title", Text, nullable=False),
+    Column("description", Text),
+    Column("metadata", JSONB),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+order_milestones = Table(
+    "order_milestones",
+    metadata,
+    Column("order_id", Text, primary_key=True),
+    Column("ref", Text, primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("completed_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+escrows = Table(
+    "escrows",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("order_id", Text, nullable=False),
+    Column("contract_id", Text),
+    Column("status", Text, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("platform_fee_percent", Numeric(5, 2, asdecimal=True), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("funded_at", Timestamp),
+    Column("released_at", Timestamp),
+    Column("refunded_at", Timestamp),
+)
+
+rail_steps = Table(
+    "rail_steps",
+    metadata,
+    Column("order_id", Text, primary_key=True),
+    Column("step", Text, primary_key=True),
+    Column("signer", Text, nullable=False),
+    Column("tx_hash", Text, nullable=False),
+    Column("signed_xdr", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("result", JSONB),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("order_id", Text, nullable=False),
+    Column("opened_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence", JSONB, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("decision", Text),
+    Column("release_amount", Money),
+    Column("refund_amount", Money),
+    Column("decision_note", Text),
+    Column("resolved_by", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("resolved_at", Timestamp),
+)
+
+dispute_comments = Table(
+    "dispute_comments",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("dispute_id", Text, nullable=False),
+    Column("author_id", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
 )
 
 

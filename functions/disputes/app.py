@@ -1,0 +1,78 @@
+"""disputes: open, read (with comments), list, comment, resolve (scope support)."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
+
+from offerhub.core.context import RequestContext
+from offerhub.core.money import parse_amount
+from offerhub.core.pagination import PageRequest
+from offerhub.disputes import service
+from offerhub.http.app import create_api
+from offerhub.http.lambda_entry import make_handler
+from offerhub.http.params import AmountText, NonEmpty, StrictBody, Text, page_request
+from offerhub.http.responses import ok, paged
+from offerhub.http.security import require
+
+router = APIRouter(prefix="/disputes")
+
+
+class OpenDispute(StrictBody):
+    orderId: NonEmpty
+    openedBy: Literal["BUYER", "SELLER"]
+    reason: Literal["NOT_DELIVERED", "QUALITY_ISSUE", "OTHER"]
+    evidence: list[Text] = Field(default_factory=list, max_length=20)
+
+
+class ResolveDispute(StrictBody):
+    decision: Literal["FULL_RELEASE", "FULL_REFUND", "SPLIT"]
+    releaseAmount: AmountText | None = None
+    refundAmount: AmountText | None = None
+    note: Text | None = None
+
+
+class Comment(StrictBody):
+    body: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+@router.post("")
+async def open_dispute(request: Request, body: OpenDispute, ctx: Annotated[RequestContext, Depends(require("write"))]):
+    return ok(request, service.open_dispute(ctx, body.orderId, body.openedBy, body.reason, body.evidence), status=201)
+
+
+@router.get("")
+async def list_disputes(
+    request: Request,
+    _: Annotated[RequestContext, Depends(require("read"))],
+    page: Annotated[PageRequest, Depends(page_request)],
+    orderId: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    status: Annotated[Literal["OPEN", "RESOLVING", "RESOLVED"] | None, Query()] = None,
+    openedBy: Annotated[Literal["BUYER", "SELLER"] | None, Query()] = None,
+):
+    return paged(request, service.list_disputes(page, order_id=orderId, status=status, opened_by=openedBy))
+
+
+@router.get("/{dispute_id}")
+async def get_dispute(request: Request, dispute_id: str, _: Annotated[RequestContext, Depends(require("read"))]):
+    return ok(request, service.get_dispute(dispute_id))
+
+
+@router.post("/{dispute_id}/comments")
+async def comment(request: Request, dispute_id: str, body: Comment,
+                  ctx: Annotated[RequestContext, Depends(require("write"))]):
+    return ok(request, service.add_comment(ctx, dispute_id, body.body), status=201)
+
+
+@router.post("/{dispute_id}/resolve")
+async def resolve(request: Request, dispute_id: str, body: ResolveDispute,
+                  ctx: Annotated[RequestContext, Depends(require("support"))]):
+    release = None if body.releaseAmount is None else parse_amount(body.releaseAmount, field="releaseAmount",
+                                                                   allow_zero=True)
+    refund = None if body.refundAmount is None else parse_amount(body.refundAmount, field="refundAmount",
+                                                                 allow_zero=True)
+    return ok(request, service.resolve(ctx, dispute_id, body.decision, release, refund, body.note))
+
+
+app = create_api(router, title="disputes")
+handler = make_handler(app)

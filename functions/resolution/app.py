@@ -1,0 +1,56 @@
+"""resolution: release to the seller, refund to the buyer, settle a dispute with amounts."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from offerhub.core.context import RequestContext
+from offerhub.core.money import parse_amount
+from offerhub.disputes import service as disputes
+from offerhub.http.app import create_api
+from offerhub.http.lambda_entry import make_handler
+from offerhub.http.params import AmountText, NonEmpty, StrictBody, Text
+from offerhub.http.responses import ok
+from offerhub.http.security import require
+from offerhub.resolution import service
+
+router = APIRouter(prefix="/resolution")
+
+
+class Release(StrictBody):
+    orderId: NonEmpty
+    reason: Text | None = None
+
+
+class Refund(StrictBody):
+    orderId: NonEmpty
+    reason: Text
+
+
+class Resolve(StrictBody):
+    disputeId: NonEmpty
+    releaseAmount: AmountText
+    refundAmount: AmountText
+    note: Text | None = None
+
+
+@router.post("/release")
+async def release(request: Request, body: Release, ctx: Annotated[RequestContext, Depends(require("write"))]):
+    return ok(request, service.release(ctx, body.orderId))
+
+
+@router.post("/refund")
+async def refund(request: Request, body: Refund, ctx: Annotated[RequestContext, Depends(require("write"))]):
+    return ok(request, service.refund(ctx, body.orderId, body.reason))
+
+
+@router.post("/resolve")
+async def resolve(request: Request, body: Resolve, ctx: Annotated[RequestContext, Depends(require("support"))]):
+    release_amount = parse_amount(body.releaseAmount, field="releaseAmount", allow_zero=True)
+    refund_amount = parse_amount(body.refundAmount, field="refundAmount", allow_zero=True)
+    decision = disputes.decision_for(release_amount, refund_amount)
+    return ok(request, disputes.resolve(ctx, body.disputeId, decision, release_amount, refund_amount, body.note))
+
+
+app = create_api(router, title="resolution")
+handler = make_handler(app)

@@ -1,0 +1,1 @@
+"""Stellar USDC deposits: the blockchain monitor credits each incoming payment exactly once."""

@@ -1,0 +1,166 @@
+"""Dispute use cases: open (freezes the escrow on chain), read, list, comment, resolve.
+
+Opening moves the order IN_PROGRESS → DISPUTED and records the dispute first; the on-chain dispute
+(signed by the opener's wallet) is attempted at once and, if the rail fails, is done as the first step
+of the resolution instead. Resolution is support's decision: FULL_RELEASE, FULL_REFUND or SPLIT.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
+from offerhub.audit.service import record
+from offerhub.core.clock import iso
+from offerhub.core.context import RequestContext
+from offerhub.core.errors import Conflict, InvalidAmount, NotFound, OfferHubError, ValidationFailed
+from offerhub.core.ids import looks_like, new_id
+from offerhub.core.money import format_amount
+from offerhub.core.pagination import Page, PageRequest
+from offerhub.disputes import store
+from offerhub.escrow import steps
+from offerhub.escrow import store as escrow_store
+from offerhub.escrow.steps import Step
+from offerhub.events import catalogue
+from offerhub.observability import logger
+from offerhub.orders import lease, states
+from offerhub.orders.service import lock_order, transition
+from offerhub.resolution import service as resolution
+from offerhub.wallets.service import user_signer
+
+OPENED_BY = ("BUYER", "SELLER")
+REASONS = ("NOT_DELIVERED", "QUALITY_ISSUE", "OTHER")
+STATUSES = ("OPEN", "RESOLVING", "RESOLVED")
+DECISIONS = (resolution.FULL_RELEASE, resolution.FULL_REFUND, resolution.SPLIT)
+
+
+def view(conn: Connection, row: dict[str, Any] | None, *, with_comments: bool = True) -> dict[str, Any]:
+    assert row is not None
+    out = {
+        "id": row["id"], "orderId": row["order_id"], "openedBy": row["opened_by"], "reason": row["reason"],
+        "evidence": row["evidence"], "status": row["status"], "decision": row["decision"],
+        "releaseAmount": None if row["release_amount"] is None else format_amount(row["release_amount"]),
+        "refundAmount": None if row["refund_amount"] is None else format_amount(row["refund_amount"]),
+        "decisionNote": row["decision_note"], "resolvedBy": row["resolved_by"],
+        "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]), "resolvedAt": iso(row["resolved_at"]),
+    }
+    if with_comments:
+        out["comments"] = [{"id": c["id"], "authorId": c["author_id"], "body": c["body"],
+                            "createdAt": iso(c["created_at"])} for c in store.comments(conn, row["id"])]
+    return out
+
+
+def lock_dispute(uow: UnitOfWork, dispute_id: str) -> dict[str, Any]:
+    row = store.get(uow.conn, dispute_id, for_update=True) if looks_like(dispute_id, "dsp") else None
+    if row is None:
+        raise NotFound(f"dispute {dispute_id} not found", code="DISPUTE_NOT_FOUND")
+    return row
+
+
+def open_dispute(ctx: RequestContext, order_id: str, opened_by: str, reason: str, evidence: list[str]) -> dict:
+    with transaction(ctx) as uow:
+        order = lock_order(uow, order_id)
+        if store.of_order(uow.conn, order_id) is not None:
+            raise Conflict("this order already has a dispute", code="DISPUTE_ALREADY_OPEN",
+                           details={"orderId": order_id})
+        states.require_status(order, [states.IN_PROGRESS], "dispute")
+        dispute = store.insert(uow.conn, {"id": new_id("dsp"), "order_id": order_id, "opened_by": opened_by,
+                                          "reason": reason, "evidence": evidence})
+        data = {"disputeId": dispute["id"], "orderId": order_id, "openedBy": opened_by, "reason": reason,
+                "evidence": evidence, "openedAt": iso(dispute["created_at"])}
+        uow.emit(catalogue.DISPUTE_OPENED, "Dispute", dispute["id"], data)
+        record(uow, catalogue.DISPUTE_OPENED, "Dispute", dispute["id"], after=data)
+        transition(uow, order, states.DISPUTED, catalogue.ORDER_DISPUTED, data)
+        escrow = escrow_store.of_orders(uow.conn, [order_id])[order_id]
+        leased = _try_lease(uow, order_id)
+    if leased:
+        with lease.held(ctx, order_id):
+            _freeze_on_chain(ctx, order, escrow["contract_id"], opened_by)
+    return get_dispute(dispute["id"])
+
+
+def _try_lease(uow: UnitOfWork, order_id: str) -> bool:
+    try:
+        lease.claim(uow, order_id)
+        return True
+    except Conflict:
+        return False
+
+
+def _freeze_on_chain(ctx: RequestContext, order: dict[str, Any], contract_id: str, opened_by: str) -> None:
+    try:
+        opener = user_signer(ctx, order["buyer_id"] if opened_by == "BUYER" else order["seller_id"])
+        steps.run(ctx, order["id"], Step("dispute", "dispute-escrow", opened_by.lower(), opener,
+                                         {"contractId": contract_id, "signer": opener.public_key}, contract_id))
+    except OfferHubError as exc:  # the resolution runs this step first if it is still missing
+        logger.warning("on-chain dispute deferred", extra={"orderId": order["id"], "code": exc.code})
+
+
+def get_dispute(dispute_id: str) -> dict[str, Any]:
+    with read_only() as conn:
+        row = store.get(conn, dispute_id) if looks_like(dispute_id, "dsp") else None
+        if row is None:
+            raise NotFound(f"dispute {dispute_id} not found", code="DISPUTE_NOT_FOUND")
+        return view(conn, row)
+
+
+def list_disputes(page: PageRequest, *, order_id: str | None, status: str | None, opened_by: str | None) -> Page:
+    for field, value, allowed in (("status", status, STATUSES), ("openedBy", opened_by, OPENED_BY)):
+        if value is not None and value not in allowed:
+            raise ValidationFailed(f"unknown {field}", details={"field": field, "allowed": list(allowed)})
+    with read_only() as conn:
+        if page.cursor and not (looks_like(page.cursor, "dsp") and store.exists(conn, page.cursor)):
+            raise ValidationFailed("cursor is not a known dispute id", details={"field": "cursor"})
+        rows = store.search(conn, order_id=order_id, status=status, opened_by=opened_by, cursor=page.cursor,
+                            limit=page.limit + 1)
+        return Page.from_rows([view(conn, r, with_comments=False) for r in rows], page.limit, lambda d: d["id"])
+
+
+def add_comment(ctx: RequestContext, dispute_id: str, body: str) -> dict[str, Any]:
+    with transaction(ctx) as uow:
+        dispute = lock_dispute(uow, dispute_id)
+        comment = store.add_comment(uow.conn, {"id": new_id("cmt"), "dispute_id": dispute["id"],
+                                               "author_id": ctx.actor.id, "body": body})
+        data = {"disputeId": dispute_id, "commentId": comment["id"], "authorId": ctx.actor.id}
+        uow.emit(catalogue.DISPUTE_COMMENT_ADDED, "Dispute", dispute_id, data)
+        record(uow, catalogue.DISPUTE_COMMENT_ADDED, "Dispute", dispute_id, after={**data, "body": body})
+        return {"id": comment["id"], "disputeId": dispute_id, "authorId": ctx.actor.id, "body": body,
+                "createdAt": iso(comment["created_at"])}
+
+
+def resolve(ctx: RequestContext, dispute_id: str, decision: str, release_amount: Decimal | None,
+            refund_amount: Decimal | None, note: str | None) -> dict[str, Any]:
+    """Turn a decision into the two shares, then settle it (resolution.resolve_dispute)."""
+    with read_only() as conn:
+        row = store.get(conn, dispute_id) if looks_like(dispute_id, "dsp") else None
+        if row is None:
+            raise NotFound(f"dispute {dispute_id} not found", code="DISPUTE_NOT_FOUND")
+        from offerhub.orders import store as order_store
+
+        order = order_store.get(conn, row["order_id"])
+    assert order is not None
+    amount = order["amount"]
+    if decision == resolution.FULL_RELEASE:
+        shares = (amount, Decimal("0.00"))
+    elif decision == resolution.FULL_REFUND:
+        shares = (Decimal("0.00"), amount)
+    else:
+        if release_amount is None or refund_amount is None:
+            raise InvalidAmount("SPLIT needs releaseAmount and refundAmount", code="INVALID_AMOUNT",
+                                details={"field": "releaseAmount" if release_amount is None else "refundAmount"})
+        if release_amount == 0 or refund_amount == 0:
+            raise InvalidAmount("a SPLIT pays both sides; use FULL_RELEASE or FULL_REFUND", code="INVALID_AMOUNT")
+        shares = (release_amount, refund_amount)
+    return resolution.resolve_dispute(ctx, dispute_id, decision, shares[0], shares[1], note)
+
+
+def decision_for(release_amount: Decimal, refund_amount: Decimal) -> str:
+    """POST /resolution/resolve gives amounts only: a zero side means a full release or refund."""
+    if refund_amount == 0:
+        return resolution.FULL_RELEASE
+    if release_amount == 0:
+        return resolution.FULL_REFUND
+    return resolution.SPLIT

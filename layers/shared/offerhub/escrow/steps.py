@@ -1,0 +1,107 @@
+"""Resumable on-chain steps. Each step of a flow (deploy, fund, a milestone's status or approval,
+release, dispute, resolve) is one Trustless Work transaction:
+
+  build (unsigned XDR) → check it is what we asked for → sign with the role's key →
+  record hash + signed XDR (committed) → send → record CONFIRMED.
+
+A step already CONFIRMED is skipped. A step left SUBMITTED (a timeout, a crash) is finished by sending
+the same signed envelope again, which cannot land twice; if that is refused, Horizon is asked whether
+the transaction landed, and only if it did not is the step built and signed afresh (same sequence
+number rules make the old and new envelopes mutually exclusive on chain). Nothing is paid twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from offerhub.adapters.postgres.unit_of_work import read_only, transaction
+from offerhub.config import settings
+from offerhub.core.context import RequestContext
+from offerhub.core.errors import ProviderError, ProviderTimeout
+from offerhub.escrow import store
+from offerhub.stellar.horizon import horizon
+from offerhub.trustless.client import trustless_work
+from offerhub.wallets.service import Signer
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str  # unique per order: "deploy", "fund", "ms:0:status", "ms:0:approve", "release", ...
+    action: str  # the Trustless Work endpoint
+    role: str  # who signs: buyer | seller | platform
+    signer: Signer
+    body: dict[str, Any]
+    contract_id: str | None = None  # the contract the transaction must call (None for deploy)
+
+
+def run(ctx: RequestContext, order_id: str, step: Step) -> dict[str, Any]:
+    """Run one step to confirmation (or raise, leaving it resumable). Returns the provider's result."""
+    with read_only() as conn:
+        existing = store.step(conn, order_id, step.key)
+    if existing is not None and existing["status"] == "CONFIRMED":
+        return existing["result"] or {}
+    if existing is not None:
+        finished = _finish_submitted(ctx, order_id, step, existing)
+        if finished is not None:
+            return finished
+    tw = trustless_work()
+    signed_xdr, tx_hash = _sign(tw.build(step.action, step.body), step)
+    with transaction(ctx) as uow:
+        store.record_submission(uow.conn, order_id, step.key, step.role, tx_hash, signed_xdr)
+    result = tw.send_transaction(signed_xdr)
+    return _confirm(ctx, order_id, step.key, {**_public_result(result), "txHash": tx_hash})
+
+
+def _finish_submitted(ctx: RequestContext, order_id: str, step: Step, existing: dict[str, Any]) -> dict | None:
+    try:
+        result = trustless_work().send_transaction(existing["signed_xdr"])
+        return _confirm(ctx, order_id, step.key, {**_public_result(result), "txHash": existing["tx_hash"]})
+    except ProviderTimeout:
+        raise
+    except ProviderError:
+        landed = horizon().transaction(existing["tx_hash"])
+        if landed is not None and landed.get("successful"):
+            return _confirm(ctx, order_id, step.key, {"txHash": existing["tx_hash"]})
+        return None  # it never landed: build and sign again
+
+
+def _confirm(ctx: RequestContext, order_id: str, key: str, result: dict[str, Any]) -> dict[str, Any]:
+    with transaction(ctx) as uow:
+        store.confirm(uow.conn, order_id, key, result)
+    return result
+
+
+def _public_result(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: result[k] for k in ("contractId",) if k in result}
+
+
+def _sign(unsigned_xdr: str, step: Step) -> tuple[str, str]:
+    """Sign only what we asked for: a contract call from the signer's own account (never a payment a
+    compromised provider might slip in), on the configured network."""
+    from stellar_sdk import Address, InvokeHostFunction, Keypair, TransactionEnvelope
+
+    passphrase = settings().stellar.passphrase
+    try:
+        envelope = TransactionEnvelope.from_xdr(unsigned_xdr, passphrase)
+    except Exception as exc:
+        raise ProviderError("Trustless Work returned a transaction we cannot read",
+                            code="TRUSTLESS_WORK_ERROR") from exc
+    tx = envelope.transaction
+    ops = tx.operations
+    expected = True
+    if tx.source.account_id != step.signer.public_key or not ops:
+        expected = False
+    for op in ops:
+        if not isinstance(op, InvokeHostFunction) or (op.source is not None and op.source.account_id !=
+                                                      step.signer.public_key):
+            expected = False
+        elif step.contract_id is not None:
+            invoke = op.host_function.invoke_contract
+            if invoke is None or Address.from_xdr_sc_address(invoke.contract_address).address != step.contract_id:
+                expected = False
+    if not expected:
+        raise ProviderError("Trustless Work returned a transaction that is not the requested contract call",
+                            code="TRUSTLESS_WORK_UNEXPECTED_TRANSACTION", details={"step": step.key})
+    envelope.sign(Keypair.from_secret(step.signer.secret))
+    return envelope.to_xdr(), envelope.hash_hex()

@@ -1,0 +1,237 @@
+"""Release, refund and dispute settlement. Each is a request (the order moves to *_REQUESTED and the
+decision is recorded), a series of resumable on-chain steps, then one settlement transaction: ledger
+lines, escrow and order states, events and audit rows together. A failed or timed-out step leaves the
+order in its requested state; the same request again (or the reconciliation) finishes the job.
+
+  release  ms:i:status (seller) + ms:i:approve (buyer) for every milestone, then release (buyer)
+  refund   dispute (buyer), then resolve (platform: 100% to the buyer)
+  dispute  dispute (the opener, already done when it was opened), then resolve (platform: the decision)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
+from offerhub.audit.service import record
+from offerhub.core.clock import iso, utcnow
+from offerhub.core.context import RequestContext
+from offerhub.core.errors import InvalidState
+from offerhub.core.money import CURRENCY, format_amount
+from offerhub.disputes import store as dispute_store
+from offerhub.escrow import service as escrow_service
+from offerhub.escrow import steps
+from offerhub.escrow import store as escrow_store
+from offerhub.escrow.settlement import pay_share, payout
+from offerhub.escrow.steps import Step
+from offerhub.events import catalogue
+from offerhub.orders import lease, states, views
+from offerhub.orders import store as order_store
+from offerhub.orders.service import lock_order, transition
+from offerhub.wallets.service import Signer
+
+FULL_RELEASE, FULL_REFUND, SPLIT = "FULL_RELEASE", "FULL_REFUND", "SPLIT"
+
+
+def _escrow_of(uow: UnitOfWork, order_id: str) -> dict[str, Any]:
+    escrow = escrow_store.of_orders(uow.conn, [order_id]).get(order_id)
+    assert escrow is not None and escrow["contract_id"], "an order past IN_PROGRESS has a funded escrow"
+    return escrow
+
+
+def release(ctx: RequestContext, order_id: str) -> dict[str, Any]:
+    with transaction(ctx) as uow:
+        order = lock_order(uow, order_id)
+        _refuse_if_disputed(uow, order)
+        _request(uow, order, states.RELEASE_REQUESTED, catalogue.ORDER_RELEASE_REQUESTED, "release")
+        escrow = _escrow_of(uow, order_id)
+        positions = [m["position"] for m in order_store.milestones_of(uow.conn, [order_id])[order_id]]
+        lease.claim(uow, order_id)
+    with lease.held(ctx, order_id):
+        who = escrow_service.parties(ctx, order)
+        contract = escrow["contract_id"]
+        for step in escrow_service.milestone_steps(order, contract, who, positions):
+            steps.run(ctx, order_id, step)
+        steps.run(ctx, order_id, Step("release", "release-funds", "buyer", who.buyer,
+                                      {"contractId": contract, "releaseSigner": who.buyer.public_key}, contract))
+        with transaction(ctx) as uow:
+            order = lock_order(uow, order_id)
+            states.require_status(order, [states.RELEASE_REQUESTED], "settle the release of")
+            share = payout(order["amount"], escrow["platform_fee_percent"])
+            pay_share(uow, order_id, order["seller_id"], share, description=f"release of order {order_id}")
+            _complete_milestones(uow, order_id)
+            _close(uow, order, escrow, outcome=states.OUTCOME_RELEASED, payouts={"seller": share.to_public()})
+            return views.order(uow.conn, order_store.get(uow.conn, order_id))
+
+
+def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
+    with transaction(ctx) as uow:
+        order = lock_order(uow, order_id)
+        _refuse_if_disputed(uow, order)
+        _request(uow, order, states.REFUND_REQUESTED, catalogue.ORDER_REFUND_REQUESTED, "refund", {"reason": reason})
+        escrow = _escrow_of(uow, order_id)
+        lease.claim(uow, order_id)
+    with lease.held(ctx, order_id):
+        who = escrow_service.parties(ctx, order)
+        _dispute_and_resolve(ctx, order, escrow, who, opener=who.buyer,
+                             shares=[(who.buyer.public_key, order["amount"])])
+        with transaction(ctx) as uow:
+            order = lock_order(uow, order_id)
+            states.require_status(order, [states.REFUND_REQUESTED], "settle the refund of")
+            share = payout(order["amount"], escrow["platform_fee_percent"])
+            pay_share(uow, order_id, order["buyer_id"], share, description=f"refund of order {order_id}")
+            _close(uow, order, escrow, outcome=states.OUTCOME_REFUNDED, payouts={"buyer": share.to_public()})
+            return views.order(uow.conn, order_store.get(uow.conn, order_id))
+
+
+def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release_amount: Decimal,
+                    refund_amount: Decimal, note: str | None) -> dict[str, Any]:
+    """Record support's decision, then pay it out (the dispute was opened on chain when it was filed)."""
+    from offerhub.disputes.service import lock_dispute, view
+
+    with transaction(ctx) as uow:
+        dispute = lock_dispute(uow, dispute_id)
+        order = lock_order(uow, dispute["order_id"])
+        decided = (decision, release_amount, refund_amount)
+        if dispute["status"] == "RESOLVED":
+            raise InvalidState("the dispute is already resolved", details={
+                "disputeId": dispute_id, "currentState": "RESOLVED", "allowedStates": ["OPEN", "RESOLVING"]})
+        if dispute["status"] == "RESOLVING":
+            if (dispute["decision"], dispute["release_amount"], dispute["refund_amount"]) != decided:
+                raise InvalidState("the dispute is being settled with another decision",
+                                   code="DISPUTE_ALREADY_RESOLVING",
+                                   details={"disputeId": dispute_id, "decision": dispute["decision"]})
+        else:
+            total = release_amount + refund_amount
+            if total != order["amount"]:
+                from offerhub.core.errors import InvalidAmount
+
+                raise InvalidAmount("releaseAmount and refundAmount must add up to the order amount",
+                                    code="INVALID_AMOUNT", details={"orderAmount": format_amount(order["amount"]),
+                                                                    "total": format_amount(total)})
+            dispute_store.update_dispute(uow.conn, dispute_id, status="RESOLVING", decision=decision,
+                                         release_amount=release_amount, refund_amount=refund_amount,
+                                         decision_note=note, resolved_by=ctx.actor.id)
+            data = {"disputeId": dispute_id, "orderId": order["id"], "decision": decision,
+                    "releaseAmount": format_amount(release_amount), "refundAmount": format_amount(refund_amount)}
+            uow.emit(catalogue.DISPUTE_RESOLVING, "Dispute", dispute_id, data)
+            record(uow, catalogue.DISPUTE_RESOLVING, "Dispute", dispute_id, before={"status": "OPEN"},
+                   after={"status": "RESOLVING", **data})
+            if decision == FULL_RELEASE:
+                order = transition(uow, order, states.RELEASE_REQUESTED, catalogue.ORDER_RELEASE_REQUESTED,
+                                   {"requestedBy": ctx.actor.id, "disputeId": dispute_id})
+            elif decision == FULL_REFUND:
+                order = transition(uow, order, states.REFUND_REQUESTED, catalogue.ORDER_REFUND_REQUESTED,
+                                   {"requestedBy": ctx.actor.id, "disputeId": dispute_id})
+        escrow = _escrow_of(uow, order["id"])
+        lease.claim(uow, order["id"])
+    with lease.held(ctx, order["id"]):
+        who = escrow_service.parties(ctx, order)
+        opener = who.buyer if dispute["opened_by"] == "BUYER" else who.seller
+        shares = [(who.seller.public_key, release_amount), (who.buyer.public_key, refund_amount)]
+        _dispute_and_resolve(ctx, order, escrow, who, opener=opener, shares=[s for s in shares if s[1] > 0])
+        with transaction(ctx) as uow:
+            order = lock_order(uow, order["id"])
+            payouts: dict[str, Any] = {}
+            for role, user_id, amount in (("seller", order["seller_id"], release_amount),
+                                          ("buyer", order["buyer_id"], refund_amount)):
+                if amount > 0:
+                    share = payout(amount, escrow["platform_fee_percent"])
+                    pay_share(uow, order["id"], user_id, share, description=f"dispute {dispute_id} ({role} share)")
+                    payouts[role] = share.to_public()
+            outcome = {FULL_RELEASE: states.OUTCOME_RELEASED, FULL_REFUND: states.OUTCOME_REFUNDED,
+                       SPLIT: states.OUTCOME_SPLIT}[decision]
+            now = utcnow()
+            dispute_store.update_dispute(uow.conn, dispute_id, status="RESOLVED", resolved_at=now)
+            data = {"disputeId": dispute_id, "orderId": order["id"], "decision": decision, "decisionNote": note,
+                    "resolvedBy": ctx.actor.id, "resolvedAt": iso(now), "sellerAmount": format_amount(release_amount),
+                    "buyerAmount": format_amount(refund_amount), "payouts": payouts}
+            uow.emit(catalogue.DISPUTE_RESOLVED, "Dispute", dispute_id, data)
+            record(uow, catalogue.DISPUTE_RESOLVED, "Dispute", dispute_id, before={"status": "RESOLVING"},
+                   after={"status": "RESOLVED", **data})
+            _close(uow, order, escrow, outcome=outcome, payouts=payouts)
+            return view(uow.conn, dispute_store.get(uow.conn, dispute_id))
+
+
+def _dispute_and_resolve(ctx: RequestContext, order: dict[str, Any], escrow: dict[str, Any], who: Any, *,
+                         opener: Signer, shares: list[tuple[str, Decimal]]) -> None:
+    contract = escrow["contract_id"]
+    steps.run(ctx, order["id"], Step("dispute", "dispute-escrow", "buyer" if opener == who.buyer else "seller",
+                                     opener, {"contractId": contract, "signer": opener.public_key}, contract))
+    steps.run(ctx, order["id"], Step("resolve", "resolve-dispute", "platform", who.platform, {
+        "contractId": contract, "disputeResolver": who.platform.public_key,
+        "distributions": [{"address": address, "amount": amount} for address, amount in shares]}, contract))
+
+
+def _request(uow: UnitOfWork, order: dict[str, Any], target: str, event: str, action: str,
+             data: dict[str, Any] | None = None) -> None:
+    """IN_PROGRESS → the requested state; already there means a retry that resumes the steps."""
+    if order["status"] == target:
+        return
+    states.require_status(order, [states.IN_PROGRESS, target], action)
+    transition(uow, order, target, event, {"requestedBy": uow.ctx.actor.id, "requestedAt": iso(utcnow()),
+                                           **(data or {})})
+
+
+def _complete_milestones(uow: UnitOfWork, order_id: str) -> None:
+    for m in order_store.milestones_of(uow.conn, [order_id])[order_id]:
+        if m["status"] == "OPEN":
+            order_store.complete_milestone(uow.conn, order_id, m["ref"])
+
+
+def _close(uow: UnitOfWork, order: dict[str, Any], escrow: dict[str, Any], *, outcome: str,
+           payouts: dict[str, Any]) -> None:
+    now = utcnow()
+    data = {"escrowId": escrow["id"], "contractId": escrow["contract_id"], "amount": format_amount(order["amount"]),
+            "currency": CURRENCY, "payouts": payouts}
+    if outcome == states.OUTCOME_SPLIT:
+        escrow_store.update_escrow(uow.conn, escrow["id"], status=escrow_service.SPLIT, released_at=now,
+                                   refunded_at=now)
+        uow.emit(catalogue.ESCROW_SPLIT, "Escrow", escrow["id"], {"orderId": order["id"], **data})
+    elif outcome == states.OUTCOME_RELEASED:
+        escrow_store.update_escrow(uow.conn, escrow["id"], status=escrow_service.RELEASED, released_at=now)
+        uow.emit(catalogue.ESCROW_RELEASED, "Escrow", escrow["id"], {"orderId": order["id"], **data})
+        order = transition(uow, order, states.RELEASED, catalogue.ORDER_RELEASED,
+                           {**data, "sellerId": order["seller_id"], "releasedAt": iso(now)})
+    else:
+        escrow_store.update_escrow(uow.conn, escrow["id"], status=escrow_service.REFUNDED, refunded_at=now)
+        uow.emit(catalogue.ESCROW_REFUNDED, "Escrow", escrow["id"], {"orderId": order["id"], **data})
+        order = transition(uow, order, states.REFUNDED, catalogue.ORDER_REFUNDED,
+                           {**data, "buyerId": order["buyer_id"], "refundedAt": iso(now)})
+    transition(uow, order, states.CLOSED, catalogue.ORDER_CLOSED, {"finalStatus": states.CLOSED, "closedAt": iso(now)},
+               outcome=outcome)
+
+
+def _refuse_if_disputed(uow: UnitOfWork, order: dict[str, Any]) -> None:
+    dispute = dispute_store.of_order(uow.conn, order["id"])
+    if dispute is not None and order["status"] != states.CLOSED:
+        raise InvalidState("the order is disputed: resolve the dispute instead", code="DISPUTE_ALREADY_OPEN",
+                           details={"orderId": order["id"], "disputeId": dispute["id"],
+                                    "currentState": order["status"]})
+
+
+def resume(ctx: RequestContext, order_id: str) -> dict[str, Any] | None:
+    """Finish whatever an interrupted run left (used by the reconciliation)."""
+    with read_only() as conn:
+        order = order_store.get(conn, order_id)
+        dispute = dispute_store.of_order(conn, order_id)
+        escrow = escrow_store.of_orders(conn, [order_id]).get(order_id)
+    if order is None:
+        return None
+    if dispute is not None and dispute["status"] == "RESOLVING":
+        return resolve_dispute(ctx, dispute["id"], dispute["decision"], dispute["release_amount"],
+                               dispute["refund_amount"], dispute["decision_note"])
+    if order["status"] == states.RELEASE_REQUESTED:
+        return release(ctx, order_id)
+    if order["status"] == states.REFUND_REQUESTED:
+        return refund(ctx, order_id, "resumed by reconciliation")
+    if order["status"] == states.ESCROW_CREATING:
+        return escrow_service.create_escrow(ctx, order_id)
+    if order["status"] == states.ESCROW_FUNDING and escrow is not None and escrow["status"] == escrow_service.FUNDING:
+        return escrow_service.fund_escrow(ctx, escrow["id"])
+    return None
+
+
+RESUMABLE = (states.ESCROW_CREATING, states.ESCROW_FUNDING, states.RELEASE_REQUESTED, states.REFUND_REQUESTED,
+             states.DISPUTED)

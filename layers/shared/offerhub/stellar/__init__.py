@@ -1,0 +1,1 @@
+"""Stellar: the Horizon adapter (stellar-sdk) and the USDC facts the domain needs."""

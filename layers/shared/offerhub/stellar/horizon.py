@@ -1,0 +1,141 @@
+"""The Horizon adapter. Everything that talks to the Stellar network goes through here (stellar-sdk,
+imported lazily: only functions that touch the chain pay for it).
+
+Amounts on Stellar have 7 decimals; the product's money has 2. `usdc_balance` returns the exact chain
+amount; callers decide how cents relate to it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import httpx
+
+from offerhub.config import StellarSettings, settings
+from offerhub.core.errors import ProviderError, ProviderTimeout
+
+USDC = "USDC"
+BASE_FEE = 100
+TX_TIMEOUT_SECONDS = 60
+PAGE_LIMIT = 200
+
+
+class Horizon:
+    def __init__(self, net: StellarSettings):
+        from stellar_sdk import Asset, Server
+
+        self.net = net
+        self.server = Server(net.horizon_url)
+        self.usdc = Asset(USDC, net.usdc_issuer)
+
+    # --- reads ---------------------------------------------------------------------------------------
+    def account(self, public_key: str) -> dict[str, Any] | None:
+        from stellar_sdk.exceptions import NotFoundError
+
+        try:
+            return self._call(lambda: self.server.accounts().account_id(public_key).call())
+        except NotFoundError:
+            return None
+
+    def balances(self, public_key: str) -> dict[str, Decimal | None]:
+        """{"usdc": Decimal | None (no trustline), "xlm": Decimal | None (no account)}."""
+        found = self.account(public_key)
+        if found is None:
+            return {"usdc": None, "xlm": None}
+        usdc = xlm = None
+        for b in found["balances"]:
+            if b["asset_type"] == "native":
+                xlm = Decimal(b["balance"])
+            elif b.get("asset_code") == USDC and b.get("asset_issuer") == self.net.usdc_issuer:
+                usdc = Decimal(b["balance"])
+        return {"usdc": usdc, "xlm": xlm}
+
+    def transaction(self, tx_hash: str) -> dict[str, Any] | None:
+        from stellar_sdk.exceptions import NotFoundError
+
+        try:
+            return self._call(lambda: self.server.transactions().transaction(tx_hash).call())
+        except NotFoundError:
+            return None
+
+    def payments_after(self, cursor: str, limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
+        """All payment operations on the network after the cursor, oldest first (one scan for every wallet)."""
+        page = self._call(lambda: self.server.payments().cursor(cursor).order(desc=False).limit(limit).call())
+        return page["_embedded"]["records"]
+
+    def latest_cursor(self) -> str:
+        page = self._call(lambda: self.server.payments().order(desc=True).limit(1).call())
+        records = page["_embedded"]["records"]
+        return records[0]["paging_token"] if records else "0"
+
+    # --- writes --------------------------------------------------------------------------------------
+    def activate(self, secret: str) -> None:
+        """Make a new wallet usable: the account exists (friendbot on testnet) and trusts USDC.
+        Each part is skipped when already done, so a retry after a failure finishes the job."""
+        from stellar_sdk import Keypair
+
+        keypair = Keypair.from_secret(secret)
+        found = self.account(keypair.public_key)
+        if found is None:
+            if not self.net.friendbot_url:
+                raise ProviderError("the wallet account is not funded yet (no friendbot on this network)",
+                                    code="WALLET_NOT_FUNDED")
+            self._friendbot(keypair.public_key)
+            found = self.account(keypair.public_key)
+        trusts = any(b.get("asset_code") == USDC and b.get("asset_issuer") == self.net.usdc_issuer
+                     for b in (found or {}).get("balances", []))
+        if not trusts:
+            self.submit(secret, lambda b: b.append_change_trust_op(asset=self.usdc))
+
+    def pay_usdc(self, secret: str, destination: str, amount: Decimal) -> dict[str, Any]:
+        return self.submit(secret, lambda b: b.append_payment_op(destination=destination, asset=self.usdc,
+                                                                  amount=str(amount)))
+
+    def submit(self, secret: str, build: Any) -> dict[str, Any]:
+        from stellar_sdk import Keypair, TransactionBuilder
+
+        keypair = Keypair.from_secret(secret)
+        account = self._call(lambda: self.server.load_account(keypair.public_key))
+        builder = TransactionBuilder(account, self.net.passphrase, base_fee=BASE_FEE)
+        tx = build(builder).set_timeout(TX_TIMEOUT_SECONDS).build()
+        tx.sign(keypair)
+        return self._call(lambda: self.server.submit_transaction(tx))
+
+    def _friendbot(self, public_key: str) -> None:
+        try:
+            response = httpx.get(str(self.net.friendbot_url), params={"addr": public_key}, timeout=30)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout("friendbot did not answer in time", code="STELLAR_TIMEOUT") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError("friendbot is unreachable", code="STELLAR_UNAVAILABLE") from exc
+        if response.status_code >= 400:
+            raise ProviderError("friendbot refused to fund the wallet", code="STELLAR_ERROR",
+                                details={"status": response.status_code})
+
+    @staticmethod
+    def _call(fn: Any) -> Any:
+        """stellar-sdk exceptions → our 502/504 errors (NotFoundError passes through to the caller)."""
+        from stellar_sdk import exceptions as sx
+
+        try:
+            return fn()
+        except sx.NotFoundError:
+            raise
+        except sx.BadRequestError as exc:
+            codes = (exc.extras or {}).get("result_codes") if isinstance(exc.extras, dict) else None
+            raise ProviderError("the Stellar network refused the request", code="STELLAR_ERROR",
+                                details={"status": exc.status, "resultCodes": codes}) from exc
+        except sx.BadResponseError as exc:
+            raise ProviderError("the Stellar network failed", code="STELLAR_UNAVAILABLE",
+                                details={"status": exc.status}) from exc
+        except sx.ConnectionError as exc:
+            if "timed out" in str(exc).lower() or "timeout" in str(exc).lower():
+                raise ProviderTimeout("Horizon did not answer in time", code="STELLAR_TIMEOUT") from exc
+            raise ProviderError("Horizon is unreachable", code="STELLAR_UNAVAILABLE") from exc
+
+
+@cache
+def horizon() -> Horizon:
+    return Horizon(settings().stellar)

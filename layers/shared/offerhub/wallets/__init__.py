@@ -1,0 +1,1 @@
+"""Invisible Stellar wallets (crypto mode): one per user, plus the platform's own."""

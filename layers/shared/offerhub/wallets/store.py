@@ -1,0 +1,46 @@
+"""Postgres access for wallets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from offerhub.adapters.postgres.schema import wallets
+from offerhub.core.clock import utcnow
+
+
+def insert_if_new(conn: Connection, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The new row, or None when this user (or the platform) already has a wallet."""
+    now = utcnow()
+    target = ["user_id"] if row["kind"] == "USER" else None
+    stmt = pg_insert(wallets).values(**row, status="CREATED", created_at=now, updated_at=now)
+    stmt = (stmt.on_conflict_do_nothing(index_elements=target) if target
+            else stmt.on_conflict_do_nothing(index_elements=["kind"], index_where=wallets.c.kind == "PLATFORM"))
+    found = conn.execute(stmt.returning(wallets)).mappings().first()
+    return dict(found) if found else None
+
+
+def of_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(wallets).where(wallets.c.user_id == user_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def platform(conn: Connection) -> dict[str, Any] | None:
+    row = conn.execute(select(wallets).where(wallets.c.kind == "PLATFORM")).mappings().first()
+    return dict(row) if row else None
+
+
+def by_public_keys(conn: Connection, public_keys: set[str]) -> dict[str, dict[str, Any]]:
+    if not public_keys:
+        return {}
+    rows = conn.execute(
+        select(wallets.c.id, wallets.c.user_id, wallets.c.public_key)
+        .where(wallets.c.public_key.in_(public_keys), wallets.c.kind == "USER")
+    ).mappings().all()
+    return {r["public_key"]: dict(r) for r in rows}
+
+
+def mark_ready(conn: Connection, wallet_id: str) -> None:
+    conn.execute(update(wallets).where(wallets.c.id == wallet_id).values(status="READY", updated_at=utcnow()))

@@ -1,0 +1,38 @@
+"""Ledger vs chain for one user (crypto mode). In crypto mode a user's available + reserved is the USDC
+in their wallet: reservations are ledger-only, and funding the escrow moves both at once. The chain
+keeps 7 decimals and the ledger 2, so the wallet may hold sub-cent dust on top; that is in sync.
+Nothing is adjusted here: a difference is reported (and audited) for a person to look at."""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from offerhub.adapters.postgres.unit_of_work import transaction
+from offerhub.audit.service import record
+from offerhub.core.clock import iso, utcnow
+from offerhub.core.context import RequestContext
+from offerhub.core.money import CENT, format_amount
+from offerhub.ledger import service as ledger
+from offerhub.wallets.service import chain_usdc
+
+
+def sync_balance(ctx: RequestContext, user_id: str) -> dict[str, Any]:
+    balance = ledger.get_balance(user_id)
+    usdc = chain_usdc(user_id)
+    on_chain = usdc if usdc is not None else Decimal(0)
+    on_chain_cents = on_chain.quantize(CENT, rounding=ROUND_DOWN)
+    difference = on_chain_cents - balance.total
+    result = {
+        "userId": user_id,
+        "ledger": balance.to_public(),
+        "chain": {"usdc": f"{on_chain:.7f}", "usdcInCents": format_amount(on_chain_cents),
+                  "dust": f"{on_chain - on_chain_cents:.7f}", "trustline": usdc is not None},
+        "difference": format_amount(difference),
+        "inSync": difference == 0,
+        "action": "none" if difference == 0 else "flagged",
+        "checkedAt": iso(utcnow()),
+    }
+    with transaction(ctx) as uow:
+        record(uow, "balance.synced", "Balance", user_id, after=result)
+    return result

@@ -1,0 +1,59 @@
+"""Fault injection for the sandbox rails: the next `count` calls to a target fail.
+
+Targets are Trustless Work endpoint names (`deploy`, `fund-escrow`, `change-milestone-status`,
+`approve-milestone`, `release-funds`, `dispute-escrow`, `resolve-dispute`, `send-transaction`) and
+`horizon-submit`. Modes: `error` answers 503; `timeout` holds the answer longer than the client waits.
+For `send-transaction` a timeout is the nasty case: the transaction is applied, only the answer is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+TARGETS = frozenset({"deploy", "fund-escrow", "change-milestone-status", "approve-milestone", "release-funds",
+                     "dispute-escrow", "resolve-dispute", "send-transaction", "horizon-submit"})
+MODES = frozenset({"error", "timeout"})
+
+
+class Faults:
+    def __init__(self, timeout_seconds: float = 35.0):
+        self._lock = threading.Lock()
+        self._armed: dict[str, tuple[str, int]] = {}
+        self.timeout_seconds = timeout_seconds
+
+    def arm(self, target: str, mode: str, count: int) -> None:
+        with self._lock:
+            if count <= 0:
+                self._armed.pop(target, None)
+            else:
+                self._armed[target] = (mode, count)
+
+    def take(self, target: str) -> str | None:
+        """The mode of the fault to apply to this call, if one is armed (and count it down)."""
+        with self._lock:
+            armed = self._armed.get(target)
+            if armed is None:
+                return None
+            mode, count = armed
+            if count <= 1:
+                del self._armed[target]
+            else:
+                self._armed[target] = (mode, count - 1)
+            return mode
+
+    def armed(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {t: {"mode": m, "count": c} for t, (m, c) in self._armed.items()}
+
+    async def hold(self) -> None:
+        await asyncio.sleep(self.timeout_seconds)
+
+    @staticmethod
+    def error_response() -> JSONResponse:
+        return JSONResponse({"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                             "code": "SANDBOX_INJECTED_FAULT", "detail": "fault injected by the sandbox"},
+                            status_code=503, media_type="application/problem+json")
