@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from local.template import Template
@@ -31,7 +32,7 @@ def start_moto(port: int) -> Any:
     return server
 
 
-def provision(template: Template, *, master_key: str) -> dict[str, str]:
+def provision(template: Template, *, master_key: str, state_dir: Path | None = None) -> dict[str, str]:
     """Create the template's DynamoDB tables, KMS keys (+ aliases) and secrets; return logical id → the
     value `!Ref` gives in AWS (table name, key id, alias name, secret ARN)."""
     import boto3
@@ -52,7 +53,8 @@ def provision(template: Template, *, master_key: str) -> dict[str, str]:
         physical[logical_id] = logical_id
     kms = boto3.client("kms")
     for logical_id in template.resources_of("AWS::KMS::Key"):
-        physical[logical_id] = kms.create_key(Description=f"local {logical_id}")["KeyMetadata"]["KeyId"]
+        created = kms.create_key(Description=f"local {logical_id}")["KeyMetadata"]["KeyId"]
+        physical[logical_id] = _keep_key_across_restarts(created, logical_id, state_dir) if state_dir else created
     for logical_id, resource in template.resources_of("AWS::KMS::Alias").items():
         alias = f"alias/offerhub-local-{logical_id.lower()}"
         target = resource["Properties"]["TargetKeyId"]
@@ -63,3 +65,28 @@ def provision(template: Template, *, master_key: str) -> dict[str, str]:
         value = master_key if "Master" in logical_id else os.urandom(16).hex()
         physical[logical_id] = secrets.create_secret(Name=f"offerhub/local/{logical_id}", SecretString=value)["ARN"]
     return physical
+
+
+def _keep_key_across_restarts(key_id: str, logical_id: str, state_dir: Path) -> str:
+    """moto keeps KMS keys in memory, but the wallets sealed under them live on in Postgres: give the
+    key the same id and key material on every start (saved in the data dir, local use only)."""
+    import base64
+    import json
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[DEFAULT_ACCOUNT_ID][REGION]
+    saved = state_dir / f"kms-{logical_id}.json"
+    key = backend.keys[key_id]
+    if not saved.exists():
+        saved.write_text(json.dumps({"id": key.id, "material": base64.b64encode(key.key_material).decode()}))
+        saved.chmod(0o600)
+        return key_id
+    state = json.loads(saved.read_text())
+    del backend.keys[key_id]
+    key.arn = key.arn.replace(key_id, state["id"])
+    key.id = state["id"]
+    key.key_material = base64.b64decode(state["material"])
+    backend.keys[key.id] = key
+    return key.id

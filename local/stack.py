@@ -1,4 +1,8 @@
-"""`make run`: Postgres, migrations, moto with the template's resources, and the gateway on PORT.
+"""`make run`: Postgres, migrations, moto with the template's resources, the sandbox rails (Horizon and
+Trustless Work over one simulated Stellar network), the schedules, and the gateway on PORT.
+
+OFFERHUB_RAILS=testnet uses the real Stellar testnet and Trustless Work's dev API instead (set
+TRUSTLESS_API_KEY); the test helpers then answer 404.
 
 Ctrl-C or SIGTERM stops everything: uvicorn returns, then atexit stops the embedded Postgres.
 """
@@ -48,8 +52,9 @@ def main() -> None:
 
     template = tpl.load()
     aws.start_moto(int(os.environ.get("MOTO_PORT") or _free_port()))
-    physical = aws.provision(template, master_key=master_key)
+    physical = aws.provision(template, master_key=master_key, state_dir=data_dir)
     os.environ.update(tpl.resolve_env(template, physical))
+    rails_note = _start_rails(data_dir)
     os.environ.update(
         {
             "DATABASE_URL": database_url,
@@ -66,7 +71,7 @@ def main() -> None:
     handlers = {
         name: load_handler(fn.code_uri, fn.handler)
         for name, fn in template.functions.items()
-        if any(r.function == name for r in template.routes)
+        if any(r.function == name for r in template.routes) or fn.schedules
     }
     app = create_gateway(template.routes, template.functions, handlers)
 
@@ -76,6 +81,12 @@ def main() -> None:
     print(f"  master key   {master_key}" + ("   (generated; set OFFERHUB_MASTER_KEY to keep one)" if generated
                                              else ""), flush=True)
     print(f"  routes       {len(template.routes)} across {len(handlers)} functions", flush=True)
+    print(f"  rails        {rails_note}", flush=True)
+    stop_schedules = threading.Event()
+    from local import schedules
+
+    schedules.start({name: (fn.schedules[0], handlers[name]) for name, fn in template.functions.items()
+                     if fn.schedules}, stop_schedules)
 
     import uvicorn
 
@@ -94,6 +105,24 @@ def main() -> None:
         server.run()
     except KeyboardInterrupt:
         pass
+
+
+def _start_rails(data_dir: Path) -> str:
+    """The sandbox rails on their own port (state in the data dir), unless testnet was asked for."""
+    if os.environ.get("OFFERHUB_RAILS", "sandbox") == "testnet":
+        for name in ("HORIZON_URL", "USDC_ISSUER", "FRIENDBOT_URL", "TRUSTLESS_API_URL", "SANDBOX_CONTROL_URL"):
+            os.environ.pop(name, None)
+        os.environ["STELLAR_NETWORK"] = "testnet"
+        return "Stellar testnet + Trustless Work dev API"
+    from local.sandbox.rails import SandboxRails, serve_in_thread
+
+    (data_dir / "sandbox").mkdir(exist_ok=True)
+    rails = SandboxRails(data_dir / "sandbox" / "chain.sqlite")
+    port = int(os.environ.get("SANDBOX_PORT") or _free_port())
+    serve_in_thread(rails.app(), port)
+    base = f"http://127.0.0.1:{port}"
+    os.environ.update(rails.environment(base))
+    return f"sandbox at {base} (horizon, trustless, control); USDC issuer {rails.usdc_issuer}"
 
 
 if __name__ == "__main__":

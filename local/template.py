@@ -39,6 +39,16 @@ class Function:
     handler: str
     timeout: float
     environment: dict[str, Any]
+    schedules: tuple[float, ...] = ()  # seconds between EventBridge schedule runs
+
+
+def _rate_seconds(expression: str) -> float | None:
+    """EventBridge `rate(N unit)` in seconds (cron expressions are not run locally)."""
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not match:
+        return None
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+    return int(match.group(1)) * unit
 
 
 @dataclass
@@ -72,12 +82,15 @@ def load(path: Path = TEMPLATE) -> Template:
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
+        schedules = [_rate_seconds(e["Properties"]["Schedule"]) for e in props.get("Events", {}).values()
+                     if e.get("Type") == "Schedule"]
         functions[logical_id] = Function(
             logical_id=logical_id,
             code_uri=props["CodeUri"],
             handler=props.get("Handler", globals_fn.get("Handler", "app.handler")),
             timeout=float(props.get("Timeout", globals_fn.get("Timeout", 3))),
             environment=props.get("Environment", {}).get("Variables", {}),
+            schedules=tuple(s for s in schedules if s),
         )
         for event in props.get("Events", {}).values():
             if event.get("Type") == "HttpApi":

@@ -11,5 +11,5 @@ from offerhub.observability import logger
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run = scan(RequestContext(request_id=resolve_request_id(str(event.get("id") or ""))))
-    logger.info("deposit scan", extra=run.to_dict())
+    (logger.info if run.credited else logger.debug)("deposit scan", extra=run.to_dict())
     return run.to_dict()

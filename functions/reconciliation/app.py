@@ -11,5 +11,5 @@ from offerhub.resolution.reconcile import finish_interrupted
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = finish_interrupted(RequestContext(request_id=resolve_request_id(str(event.get("id") or ""))))
-    logger.info("reconciliation", extra=result)
+    (logger.info if result["checked"] else logger.debug)("reconciliation", extra=result)
     return result

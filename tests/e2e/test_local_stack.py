@@ -144,7 +144,7 @@ def test_idempotency_over_http(client: httpx.Client):
 
 
 def test_embedded_postgres_starts_and_stops_with_the_stack(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = dict(os.environ)
     os.environ.pop("DATABASE_URL", None)
     try:
         stack = Stack({"OFFERHUB_DATA_DIR": str(tmp_path)})

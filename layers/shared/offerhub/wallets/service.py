@@ -77,8 +77,25 @@ def _activate(ctx: RequestContext, row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "status": "READY"}
 
 
+def _ensure_monitor_cursor(ctx: RequestContext) -> None:
+    """The deposit monitor scans from a point before the first wallet existed: set it once, before any
+    wallet is created, so no deposit to any wallet can fall before it."""
+    from offerhub.deposits import store as deposit_store
+
+    with read_only() as conn:
+        if deposit_store.cursor_exists(conn, MONITOR_CURSOR):
+            return
+    cursor = horizon().latest_cursor()
+    with transaction(ctx) as uow:
+        deposit_store.init_cursor(uow.conn, MONITOR_CURSOR, cursor)
+
+
 def provision_user_wallet(ctx: RequestContext, user_id: str) -> dict[str, Any]:
     """Create the user's wallet if missing, then activate it. Safe to call again after any failure."""
+    with read_only() as conn:
+        row = store.of_user(conn, user_id)
+    if row is None:
+        _ensure_monitor_cursor(ctx)
     with transaction(ctx) as uow:
         row = store.of_user(uow.conn, user_id)
         if row is None:
@@ -95,14 +112,10 @@ def platform_signer(ctx: RequestContext) -> Signer:
     with read_only() as conn:
         row = store.platform(conn)
     if row is None:
-        # The monitor starts from here: every user wallet is created after the platform's.
-        cursor = horizon().latest_cursor()
+        _ensure_monitor_cursor(ctx)
         with transaction(ctx) as uow:
             row = store.insert_if_new(uow.conn, _new_wallet_row("PLATFORM", None)) or store.platform(uow.conn)
             assert row is not None
-            from offerhub.deposits import store as deposit_store
-
-            deposit_store.init_cursor(uow.conn, MONITOR_CURSOR, cursor)
             record(uow, catalogue.WALLET_CREATED, "Wallet", row["id"],
                    after={"walletId": row["id"], "kind": "PLATFORM", "publicKey": row["public_key"]})
     row = _activate(ctx, row)

@@ -1,0 +1,113 @@
+"""Resumable money movement: a failed or timed-out step leaves the order in its *_REQUESTED state, and
+the retry (or the reconciliation) finishes it. Nothing is paid twice, nothing is stranded."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from local.functions import LambdaContext
+from tests.conftest import RAILS
+from tests.crypto.conftest import chain_usdc
+from tests.lambda_client import call, load_function
+
+
+def _steps(order_id: str) -> dict[str, str]:
+    from offerhub.adapters.postgres.engine import get_engine
+
+    with get_engine().connect() as conn:
+        rows = conn.execute(text("SELECT step, status FROM rail_steps WHERE order_id = :o"), {"o": order_id})
+        return {r.step: r.status for r in rows}
+
+
+def _seller_state(key: str, setup: dict) -> tuple[str, Decimal]:
+    seller = setup["seller"]
+    wallet = call("GET", f"/api/v1/users/{seller['id']}/wallet", key=key).data["publicKey"]
+    return call("GET", f"/api/v1/balance/{seller['id']}", key=key).data["available"], chain_usdc(RAILS, wallet)
+
+
+def _fault(key: str, target: str, mode: str = "error", count: int = 1) -> None:
+    armed = call("POST", "/api/v1/test-helpers/faults", key=key, body={"target": target, "mode": mode, "count": count})
+    assert armed.status == 200, armed.body
+
+
+def test_release_step_two_fails_then_the_retry_pays_the_seller_exactly_once(order_in, key):
+    setup = order_in("IN_PROGRESS", amount="40.00")
+    order_id = setup["order"]["id"]
+    _fault(key, "approve-milestone", "error", count=3)  # more than the client's own retries
+    failed = call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id})
+    assert failed.status == 502 and failed.error_code == "TRUSTLESS_WORK_UNAVAILABLE"
+    assert call("GET", f"/api/v1/orders/{order_id}", key=key).data["status"] == "RELEASE_REQUESTED"
+    assert _steps(order_id) == {"deploy": "CONFIRMED", "fund": "CONFIRMED", "ms:0:status": "CONFIRMED"}
+    assert _seller_state(key, setup) == ("0.00", Decimal(0))
+
+    retried = call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id})
+    assert retried.status == 200, retried.body
+    assert retried.data["outcome"] == "RELEASED"
+    assert _seller_state(key, setup) == ("39.48", Decimal("39.48"))  # 40.00 - 0.12 - 0.40, once
+    again = call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id})
+    assert again.status == 409
+    assert _seller_state(key, setup) == ("39.48", Decimal("39.48"))
+
+
+def test_a_step_that_landed_but_whose_answer_was_lost_is_not_applied_twice(order_in, key):
+    setup = order_in("IN_PROGRESS", amount="10.00")
+    order_id = setup["order"]["id"]
+    # send-transaction applies the first release step on chain, then never answers; the client resends the
+    # same envelope twice more (answered from history, not applied again), then gives up.
+    _fault(key, "send-transaction", "timeout", count=3)
+    timed_out = call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id})
+    assert timed_out.status == 504 and timed_out.error_code == "TRUSTLESS_WORK_TIMEOUT"
+    assert _steps(order_id)["ms:0:status"] == "SUBMITTED"  # its hash is on record
+    assert call("GET", f"/api/v1/orders/{order_id}", key=key).data["status"] == "RELEASE_REQUESTED"
+    retried = call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id})
+    assert retried.status == 200, retried.body
+    assert _seller_state(key, setup) == ("9.87", Decimal("9.87"))
+
+
+def test_two_releases_of_one_order_at_once_pay_once(order_in, key):
+    setup = order_in("IN_PROGRESS", amount="30.00")
+    order_id = setup["order"]["id"]
+    results: list = []
+    barrier = threading.Barrier(2)
+
+    def release() -> None:
+        barrier.wait()
+        results.append(call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id}))
+
+    threads = [threading.Thread(target=release) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(r.status for r in results)
+    assert statuses == [200, 409], [r.body for r in results]
+    loser = next(r for r in results if r.status == 409)
+    assert loser.error_code in ("ORDER_BUSY", "INVALID_STATE")
+    assert _seller_state(key, setup) == ("29.61", Decimal("29.61"))
+
+
+def test_the_reconciliation_finishes_an_interrupted_refund(order_in, key):
+    setup = order_in("IN_PROGRESS", amount="10.00")
+    order_id = setup["order"]["id"]
+    _fault(key, "resolve-dispute", "error", count=3)
+    failed = call("POST", "/api/v1/resolution/refund", key=key, body={"orderId": order_id, "reason": "x"})
+    assert failed.status == 502
+    assert call("GET", f"/api/v1/orders/{order_id}", key=key).data["status"] == "REFUND_REQUESTED"
+    result = load_function("reconciliation").handler({"id": "t"}, LambdaContext(function_name="reconciliation"))
+    assert order_id in result["finished"]
+    order = call("GET", f"/api/v1/orders/{order_id}", key=key).data
+    assert order["status"] == "CLOSED" and order["outcome"] == "REFUNDED"
+    assert call("GET", f"/api/v1/balance/{setup['buyer']['id']}", key=key).data["available"] == "9.87"
+
+
+def test_every_transition_writes_its_audit_row(order_in, key):
+    setup = order_in("IN_PROGRESS", amount="5.00")
+    order_id = setup["order"]["id"]
+    call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id})
+    audit = call("GET", "/api/v1/audit", key=key, query={"resourceId": order_id, "limit": "100"}).data
+    actions = {a["action"] for a in audit}
+    assert {"order.created", "order.funds_reserved", "order.escrow_creating", "order.escrow_funding",
+            "order.escrow_funded", "order.release_requested", "order.released", "order.closed"} <= actions

@@ -1,0 +1,136 @@
+"""Wallets (KMS-sealed, never exposed) and Stellar deposits credited exactly once by the monitor."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from tests.conftest import RAILS
+from tests.crypto.conftest import chain_usdc, run_monitor
+from tests.lambda_client import call
+
+
+def _secret_of(user_id: str) -> str:
+    from offerhub.core.context import RequestContext
+    from offerhub.wallets.service import user_signer
+
+    return user_signer(RequestContext(request_id="t"), user_id).secret
+
+
+def test_a_new_user_gets_an_active_wallet_whose_secret_never_leaves_the_layer(new_user, key):
+    from offerhub.adapters.postgres.engine import get_engine
+
+    user = new_user()
+    wallet = call("GET", f"/api/v1/users/{user['id']}/wallet", key=key)
+    assert wallet.status == 200, wallet.body
+    public_key = wallet.data["publicKey"]
+    assert public_key.startswith("G") and wallet.data["status"] == "READY"
+    # friendbot funded 10,000 XLM; the trustline transaction paid the 100-stroop fee
+    assert wallet.data["balance"] == {"usdc": "0.0000000", "xlm": "9999.9999900"}
+    deposit = call("GET", f"/api/v1/users/{user['id']}/wallet/deposit", key=key).data
+    assert deposit["address"] == public_key and deposit["asset"] == {"code": "USDC", "issuer": RAILS.usdc_issuer}
+
+    secret = _secret_of(user["id"])
+    assert secret.startswith("S")
+    with get_engine().connect() as conn:
+        row = conn.execute(text("SELECT * FROM wallets WHERE user_id = :u"), {"u": user["id"]}).mappings().one()
+        audit = conn.execute(text("SELECT after::text FROM audit_logs WHERE resource_id = :w"),
+                             {"w": row["id"]}).scalars().all()
+        events = conn.execute(text("SELECT data::text FROM events WHERE aggregate_id = :w"),
+                              {"w": row["id"]}).scalars().all()
+    assert secret.encode() not in bytes(row["sealed_secret"]) and secret.encode() not in bytes(row["sealed_key"])
+    assert audit and events
+    assert all(secret not in text_ for text_ in [*audit, *events, json.dumps(wallet.body), json.dumps(deposit)])
+
+
+def test_a_sealed_secret_opens_only_with_its_own_encryption_context(new_user):
+    import pytest
+    from cryptography.exceptions import InvalidTag
+
+    from offerhub.adapters.aws.kms import KmsEnvelope
+
+    sealer = KmsEnvelope("alias/offerhub-test-wallets")
+    wrapped, sealed = sealer.seal(b"SECRET", {"walletId": "wal_a", "owner": "usr_a"})
+    assert sealer.open(wrapped, sealed, {"walletId": "wal_a", "owner": "usr_a"}) == b"SECRET"
+    with pytest.raises((InvalidTag, Exception)):
+        sealer.open(wrapped, sealed, {"walletId": "wal_b", "owner": "usr_a"})
+
+
+def test_a_deposit_is_credited_once_and_the_ledger_matches_the_chain(new_user, key):
+    user = new_user()
+    sent = call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": user["id"], "amount": "25.50"})
+    assert sent.status == 201 and len(sent.data["transactionHash"]) == 64
+    assert call("GET", f"/api/v1/balance/{user['id']}", key=key).data["available"] == "0.00"  # not yet seen
+    run_monitor()
+    run_monitor()  # a second scan finds nothing new
+    balance = call("GET", f"/api/v1/balance/{user['id']}", key=key).data
+    assert balance["available"] == "25.50"
+    credited = call("GET", "/api/v1/events", key=key, query={"type": "balance.credited", "limit": "100"}).data
+    mine = [e for e in credited if e["data"]["userId"] == user["id"]]
+    assert len(mine) == 1 and mine[0]["data"]["source"] == "external:stellar"
+    sync = call("POST", f"/api/v1/balance/{user['id']}/sync", key=key)
+    assert sync.status == 200 and sync.data["inSync"] is True and sync.data["chain"]["usdc"] == "25.5000000"
+
+
+def test_each_payment_operation_is_credited_even_two_in_one_transaction(new_user, key):
+    from stellar_sdk import Account, Asset, TransactionBuilder
+
+    user = new_user()
+    address = call("GET", f"/api/v1/users/{user['id']}/wallet/deposit", key=key).data["address"]
+    issuer = RAILS.keys["usdc_issuer"]
+    account = RAILS.chain.account(issuer.public_key)
+    usdc = Asset("USDC", issuer.public_key)
+    tx = (TransactionBuilder(Account(issuer.public_key, account["sequence"]), "Test SDF Network ; September 2015", 100)
+          .append_payment_op(address, usdc, "1.25").append_payment_op(address, usdc, "2.0000001")
+          .set_timeout(30).build())
+    tx.sign(issuer)
+    from local.sandbox.horizon import process_envelope
+
+    status, _ = process_envelope(RAILS.chain, tx.to_xdr(), "Test SDF Network ; September 2015")
+    assert status == 200
+    run_monitor()
+    assert call("GET", f"/api/v1/balance/{user['id']}", key=key).data["available"] == "3.25"
+    sync = call("POST", f"/api/v1/balance/{user['id']}/sync", key=key).data
+    assert sync["inSync"] is True and sync["chain"]["dust"] == "0.0000001"  # sub-cent dust stays on chain
+
+
+def test_a_wallet_created_after_a_scan_is_still_seen(new_user, key):
+    run_monitor()
+    late = new_user()
+    call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": late["id"], "amount": "5.00"})
+    assert run_monitor()["credited"] >= 1
+    assert call("GET", f"/api/v1/balance/{late['id']}", key=key).data["available"] == "5.00"
+    assert chain_usdc(RAILS, call("GET", f"/api/v1/users/{late['id']}/wallet", key=key).data["publicKey"]) == \
+        Decimal("5")
+
+
+def test_a_scan_is_bounded_and_resumes_from_its_cursor(new_user, key):
+    from offerhub.core.context import RequestContext
+    from offerhub.deposits.monitor import scan
+
+    users = [new_user() for _ in range(3)]
+    for user in users:
+        call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": user["id"], "amount": "1.00"})
+    first = scan(RequestContext(request_id="t"), max_pages=1, page_limit=1)
+    assert first.pages == 1 and first.scanned == 1  # one small page, then it stops
+    scan(RequestContext(request_id="t"), max_pages=50, page_limit=2)
+    assert [call("GET", f"/api/v1/balance/{u['id']}", key=key).data["available"] for u in users] == ["1.00"] * 3
+
+
+def test_test_helpers_are_404_without_the_sandbox_rails(new_user, key, monkeypatch):
+    import dataclasses
+
+    from offerhub import config
+
+    user = new_user()
+    monkeypatch.setattr(config, "settings", lambda: dataclasses.replace(config.Settings.from_env(),
+                                                                        sandbox_control_url=None))
+    from offerhub.sandbox import helpers
+
+    monkeypatch.setattr(helpers, "settings", config.settings)
+    result = call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": user["id"], "amount": "1.00"})
+    assert result.status == 404 and result.error_code == "NOT_FOUND"
+    fault = call("POST", "/api/v1/test-helpers/faults", key=key, body={"target": "release-funds", "mode": "error"})
+    assert fault.status == 404
