@@ -158,3 +158,48 @@ def test_embedded_postgres_starts_and_stops_with_the_stack(tmp_path):
     assert stack.stop() == 0
     _gone, alive = psutil.wait_procs(postgres, timeout=15)
     assert not alive, f"left behind: {alive}"
+
+
+def _wait_for(probe, timeout: float = 30.0):
+    """Poll until probe() is truthy (the local monitor runs every 3 s); no fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail("condition not met in time")
+
+
+def test_crypto_mode_on_the_sandbox_rails_survives_a_restart(fresh_database_url, tmp_path):
+    """Deposit, order, escrow and release through `make run`; wallets, chain and escrows outlive a restart."""
+    env = {"DATABASE_URL": fresh_database_url(), "OFFERHUB_DATA_DIR": str(tmp_path)}
+    first = Stack(env)
+    try:
+        with httpx.Client(base_url=first.base, timeout=30) as c:
+            key = c.post("/auth/api-keys", headers={"authorization": f"Bearer {MASTER}"},
+                         json={"name": "e2e", "scopes": ["read", "write", "support"]}).json()["data"]["key"]
+            auth = {"authorization": f"Bearer {key}"}
+            buyer = c.post("/users", headers=auth, json={"externalUserId": "e2e-buyer"}).json()["data"]["id"]
+            seller = c.post("/users", headers=auth, json={"externalUserId": "e2e-seller"}).json()["data"]["id"]
+            assert c.post("/test-helpers/deposits", headers=auth,
+                          json={"userId": buyer, "amount": "60.00"}).status_code == 201
+            _wait_for(lambda: c.get(f"/balance/{buyer}", headers=auth).json()["data"]["available"] == "60.00")
+    finally:
+        assert first.stop() == 0
+    second = Stack(env)  # same data dir: same chain, same KMS key, same database
+    try:
+        with httpx.Client(base_url=second.base, timeout=30) as c:
+            order = c.post("/orders", headers=auth, json={"buyerId": buyer, "sellerId": seller, "amount": "50.00",
+                                                           "title": "after restart"}).json()["data"]["id"]
+            assert c.post(f"/orders/{order}/reserve", headers=auth).status_code == 200
+            escrow = c.post("/escrow", headers=auth, json={"orderId": order})
+            assert escrow.status_code == 201, escrow.text  # the buyer's sealed key still opens
+            assert c.post(f"/escrow/{escrow.json()['data']['id']}/fund", headers=auth).status_code == 200
+            released = c.post("/resolution/release", headers=auth, json={"orderId": order})
+            assert released.status_code == 200 and released.json()["data"]["outcome"] == "RELEASED"
+            for user in (buyer, seller):
+                assert c.post(f"/balance/{user}/sync", headers=auth).json()["data"]["inSync"] is True
+            assert c.get(f"/balance/{seller}", headers=auth).json()["data"]["available"] == "49.35"
+    finally:
+        assert second.stop() == 0

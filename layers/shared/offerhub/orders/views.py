@@ -11,6 +11,9 @@ from offerhub.core.money import format_amount
 from offerhub.disputes import store as dispute_store
 from offerhub.escrow import store as escrow_store
 from offerhub.orders import store
+from offerhub.orders.states import FUNDS_RESERVED, ORDER_CREATED, OUTCOME_CANCELED
+
+BEFORE_ESCROW = (ORDER_CREATED, FUNDS_RESERVED)
 
 
 def milestone(row: dict[str, Any]) -> dict[str, Any]:
@@ -30,8 +33,10 @@ def escrow(row: dict[str, Any]) -> dict[str, Any]:
 def orders(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ids = [r["id"] for r in rows]
     milestones = store.milestones_of(conn, ids)
-    escrows = escrow_store.of_orders(conn, ids)
-    disputes = dispute_store.ids_of_orders(conn, ids)
+    # Escrows (and so disputes) exist only from ESCROW_CREATING on: skip the lookups before that.
+    later = [r["id"] for r in rows if r["status"] not in BEFORE_ESCROW and r["outcome"] != OUTCOME_CANCELED]
+    escrows = escrow_store.of_orders(conn, later)
+    disputes = dispute_store.ids_of_orders(conn, later)
     return [
         {
             "id": r["id"], "clientOrderRef": r["client_order_ref"], "buyerId": r["buyer_id"],
