@@ -21,20 +21,30 @@ SAMPLES: dict[str, tuple[str, int, Callable[[dict[str, Any], dict[str, str]], bo
     "balance_credit.json": ("balance", 200, lambda b, _: b["data"]["balance"]["available"] == "25.00"),
     "balance_entries.json": ("balance", 200, lambda b, _: isinstance(b["data"], list)),
     "audit_search.json": ("audit", 200, lambda b, ids: all(r["resourceId"] == ids["USER_ID"] for r in b["data"])),
-    "events_replay.json": ("events", 200, lambda b, _: {e["type"] for e in b["data"]} <= {"user.created",
-                                                                                         "balance.credited"}),
+    "events_replay.json": ("events", 200, lambda b, _: {e["type"] for e in b["data"]} <= {
+        "user.created", "balance.credited", "wallet.created", "wallet.ready"}),
+    "orders_create.json": ("orders", 201, lambda b, ids: [m["ref"] for m in b["data"]["milestones"]] == [
+        "draft", "final"] and b["data"]["sellerId"] == ids["SELLER_ID"]),
+    "orders_list.json": ("orders", 200, lambda b, _: b["data"] == []),
+    "wallet_get.json": ("wallet", 200, lambda b, _: b["data"]["publicKey"].startswith("G")),
+    "wallet_deposit.json": ("wallet", 200, lambda b, _: b["data"]["asset"]["code"] == "USDC"),
+    "disputes_list.json": ("disputes", 200, lambda b, _: isinstance(b["data"], list)),
+    "testhelpers_deposit.json": ("testhelpers", 201, lambda b, _: len(b["data"]["transactionHash"]) == 64),
 }
+# Scheduled (EventBridge) events: function → a check on what the handler returns.
+SCHEDULED = {"monitor": lambda r: r["pages"] >= 0, "reconciliation": lambda r: "finished" in r}
 
 
 def test_every_sample_event_is_covered():
-    assert {p.name for p in EVENTS_DIR.glob("*.json")} == set(SAMPLES) | {"migrate_direct.json"}
+    assert {p.name for p in EVENTS_DIR.glob("*.json")} == set(SAMPLES) | {"migrate_direct.json",
+                                                                        "schedule_tick.json"}
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_sample_event_through_its_handler(name, master_key, api_key, new_user):
     function, status, check = SAMPLES[name]
     ids = {"MASTER_KEY": master_key, "API_KEY": api_key(), "USER_ID": new_user()["id"],
-           "RANDOM": secrets.token_hex(6)}
+           "SELLER_ID": new_user()["id"], "RANDOM": secrets.token_hex(6)}
     text = (EVENTS_DIR / name).read_text()
     for placeholder, value in ids.items():
         text = text.replace("{{" + placeholder + "}}", value)
@@ -42,3 +52,12 @@ def test_sample_event_through_its_handler(name, master_key, api_key, new_user):
     assert response.status == status, response.body
     assert response.headers["x-request-id"].startswith("sample-")
     assert check(response.body, ids)
+
+
+@pytest.mark.parametrize("function", sorted(SCHEDULED))
+def test_the_schedule_event_through_each_scheduled_handler(function, db):
+    from local.functions import LambdaContext
+    from tests.lambda_client import load_function
+
+    event = json.loads((EVENTS_DIR / "schedule_tick.json").read_text())
+    assert SCHEDULED[function](load_function(function).handler(event, LambdaContext(function_name=function)))

@@ -5,6 +5,7 @@ and friendbot."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -162,6 +163,9 @@ def process_envelope(
     existing = chain.transaction(tx_hash)
     if existing is not None:  # the same signed envelope again: Horizon answers with the recorded result
         return (200, _tx_json(existing)) if existing["successful"] else failed("tx_failed")
+    bounds = tx.preconditions.time_bounds if tx.preconditions else None
+    if bounds is not None and bounds.max_time and time.time() > bounds.max_time:
+        return failed("tx_too_late")
     source = chain.account(tx.source.account_id)
     if source is None:
         return failed("tx_no_source_account")

@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from offerhub.adapters.postgres.schema import newest_first_page, order_milestones, orders
 from offerhub.core.clock import utcnow
-from offerhub.orders.states import check_transition
+from offerhub.orders.states import (
+    DISPUTED,
+    ESCROW_CREATING,
+    ESCROW_FUNDING,
+    REFUND_REQUESTED,
+    RELEASE_REQUESTED,
+    check_transition,
+)
 
 
 def insert(conn: Connection, row: dict[str, Any], milestones: list[dict[str, Any]]) -> dict[str, Any]:
@@ -89,11 +96,20 @@ def complete_milestone(conn: Connection, order_id: str, ref: str) -> None:
                  .values(status="COMPLETED", completed_at=utcnow()))
 
 
-def stuck(conn: Connection, statuses: tuple[str, ...], limit: int) -> list[str]:
-    """Orders waiting in a *_REQUESTED-like state with no live run (for the reconciliation)."""
+def interrupted(conn: Connection, limit: int) -> list[str]:
+    """Orders a run left half done, with no live run now (for the reconciliation): a requested release or
+    refund, an escrow being deployed or funded, a dispute being settled. Open disputes and escrows not yet
+    funded are waiting for a person, not for us, and are not listed."""
+    from offerhub.adapters.postgres.schema import disputes, escrows
+
+    settling = select(disputes.c.id).where(disputes.c.order_id == orders.c.id, disputes.c.status == "RESOLVING")
+    funding = select(escrows.c.id).where(escrows.c.order_id == orders.c.id, escrows.c.status == "FUNDING")
     rows = conn.execute(
         select(orders.c.id)
-        .where(orders.c.status.in_(statuses), or_(orders.c.lease_until.is_(None), orders.c.lease_until < func.now()))
+        .where(or_(orders.c.status.in_((RELEASE_REQUESTED, REFUND_REQUESTED, ESCROW_CREATING)),
+                   and_(orders.c.status == ESCROW_FUNDING, funding.exists()),
+                   and_(orders.c.status == DISPUTED, settling.exists())),
+               or_(orders.c.lease_until.is_(None), orders.c.lease_until < func.now()))
         .order_by(orders.c.updated_at).limit(limit)
     )
     return list(rows.scalars())

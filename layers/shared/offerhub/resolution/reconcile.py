@@ -10,12 +10,12 @@ from offerhub.core.context import RequestContext
 from offerhub.core.errors import OfferHubError
 from offerhub.observability import logger
 from offerhub.orders import store as order_store
-from offerhub.resolution.service import RESUMABLE, resume
+from offerhub.resolution.service import resume
 
 
 def finish_interrupted(ctx: RequestContext, *, limit: int = 20) -> dict[str, Any]:
     with read_only() as conn:
-        order_ids = order_store.stuck(conn, RESUMABLE, limit)
+        order_ids = order_store.interrupted(conn, limit)
     finished, failed = [], []
     for order_id in order_ids:
         try:

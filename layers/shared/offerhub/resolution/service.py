@@ -231,7 +231,3 @@ def resume(ctx: RequestContext, order_id: str) -> dict[str, Any] | None:
     if order["status"] == states.ESCROW_FUNDING and escrow is not None and escrow["status"] == escrow_service.FUNDING:
         return escrow_service.fund_escrow(ctx, escrow["id"])
     return None
-
-
-RESUMABLE = (states.ESCROW_CREATING, states.ESCROW_FUNDING, states.RELEASE_REQUESTED, states.REFUND_REQUESTED,
-             states.DISPUTED)
