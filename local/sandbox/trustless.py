@@ -451,6 +451,13 @@ def create_trustless(contracts: EscrowContracts, faults: Faults) -> Starlette:
         found = [contracts.escrow(c) for c in ids[:20]]
         return ok([contracts.public(e) for e in found if e is not None])  # type: ignore[arg-type]
 
+    async def escrows_by_signer(request: Request) -> Response:
+        signer = request.query_params.get("signer", "")
+        with chain.lock:
+            rows = chain.db.execute("SELECT data FROM tw_escrows").fetchall()
+        found = [json.loads(r["data"]) for r in rows]
+        return ok([contracts.public(e) for e in found if e["signer"] == signer])
+
     return Starlette(routes=[
         Route("/deployer/single-release", write("deploy"), methods=["POST"]),
         *[Route(f"/escrow/single-release/{action}", write(action), methods=["POST"])
@@ -458,4 +465,5 @@ def create_trustless(contracts: EscrowContracts, faults: Faults) -> Starlette:
                          "dispute-escrow", "resolve-dispute")],
         Route("/helper/send-transaction", send_transaction, methods=["POST"]),
         Route("/helper/get-escrow-by-contract-ids", get_escrows),
+        Route("/helper/get-escrows-by-signer", escrows_by_signer),
     ])

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from local.functions import LambdaContext
+from local.sandbox.rails import PASSPHRASE
 from tests.conftest import RAILS
 from tests.crypto.conftest import chain_usdc
 from tests.lambda_client import call, load_function
@@ -111,3 +112,47 @@ def test_every_transition_writes_its_audit_row(order_in, key):
     actions = {a["action"] for a in audit}
     assert {"order.created", "order.funds_reserved", "order.escrow_creating", "order.escrow_funding",
             "order.escrow_funded", "order.release_requested", "order.released", "order.closed"} <= actions
+
+
+def test_a_step_whose_envelope_is_lost_but_whose_effect_is_on_chain_is_not_repeated(order_in, key):
+    """The approval landed through another envelope (a rebuilt one won the sequence race): the recorded
+    envelope is refused and unknown to Horizon, but the contract shows the approval, so the step is done."""
+    from stellar_sdk import TransactionEnvelope
+
+    from offerhub.adapters.postgres.unit_of_work import transaction
+    from offerhub.core.context import RequestContext
+    from offerhub.escrow import store as escrow_store
+    from offerhub.trustless.client import trustless_work
+    from offerhub.wallets.service import user_signer
+
+    setup = order_in("IN_PROGRESS", amount="12.00")
+    order = setup["order"]
+    contract = order["escrow"]["contractId"]
+    ctx = RequestContext(request_id="t")
+    buyer = user_signer(ctx, setup["buyer"]["id"])
+    tw = trustless_work()
+    envelope = TransactionEnvelope.from_xdr(tw.build("approve-milestone", {
+        "contractId": contract, "milestoneIndex": "0", "approver": buyer.public_key}), PASSPHRASE)
+    envelope.sign(buyer.secret)
+    tw.send_transaction(envelope.to_xdr())
+    with transaction(ctx) as uow:  # what we recorded: an envelope that will never land
+        escrow_store.record_submission(uow.conn, order["id"], "ms:0:approve", "buyer", "0" * 64, "AAAA")
+    released = call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order["id"]})
+    assert released.status == 200, released.body
+    # 12.00 - 0.036 - 0.12 on chain; the ledger keeps cents and the 0.004 stays in the wallet as dust
+    assert _seller_state(key, setup) == ("11.84", Decimal("11.844"))
+    from offerhub.adapters.postgres.engine import get_engine
+
+    with get_engine().connect() as conn:
+        result = conn.execute(text("SELECT result FROM rail_steps WHERE order_id = :o AND step = 'ms:0:approve'"),
+                              {"o": order["id"]}).scalar()
+    assert result["byState"] is True
+
+
+def test_a_lost_deploy_answer_is_recovered_by_deployer_and_engagement(order_in, key):
+    from offerhub.trustless.client import trustless_work
+
+    setup = order_in("IN_PROGRESS", amount="3.00")
+    buyer_wallet = call("GET", f"/api/v1/users/{setup['buyer']['id']}/wallet", key=key).data["publicKey"]
+    assert trustless_work().find_contract(buyer_wallet, setup["order"]["id"]) == setup["order"]["escrow"]["contractId"]
+    assert trustless_work().find_contract(buyer_wallet, "ord_other") is None

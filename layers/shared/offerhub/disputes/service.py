@@ -23,7 +23,7 @@ from offerhub.core.pagination import Page, PageRequest
 from offerhub.disputes import store
 from offerhub.escrow import steps
 from offerhub.escrow import store as escrow_store
-from offerhub.escrow.steps import Step
+from offerhub.escrow.service import dispute_step
 from offerhub.events import catalogue
 from offerhub.observability import logger
 from offerhub.orders import lease, states
@@ -93,8 +93,7 @@ def _try_lease(uow: UnitOfWork, order_id: str) -> bool:
 def _freeze_on_chain(ctx: RequestContext, order: dict[str, Any], contract_id: str, opened_by: str) -> None:
     try:
         opener = user_signer(ctx, order["buyer_id"] if opened_by == "BUYER" else order["seller_id"])
-        steps.run(ctx, order["id"], Step("dispute", "dispute-escrow", opened_by.lower(), opener,
-                                         {"contractId": contract_id, "signer": opener.public_key}, contract_id))
+        steps.run(ctx, order["id"], dispute_step(contract_id, opener, opened_by.lower()))
     except OfferHubError as exc:  # the resolution runs this step first if it is still missing
         logger.warning("on-chain dispute deferred", extra={"orderId": order["id"], "code": exc.code})
 

@@ -9,6 +9,7 @@ milestone: the release needs every milestone approved.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
@@ -78,9 +79,11 @@ def create_escrow(ctx: RequestContext, order_id: str) -> dict[str, Any]:
             "milestones": [{"description": m["title"][:200]} for m in milestones],
             "trustline": {"address": net.usdc_issuer, "symbol": USDC},
         }))
-        contract_id = result.get("contractId")
+        # The deploy answer names the contract; if that answer was lost, find it by deployer and engagement.
+        contract_id = result.get("contractId") or trustless_work().find_contract(who.buyer.public_key, order_id)
         if not contract_id:
-            raise ProviderError("Trustless Work did not return the contract id", code="TRUSTLESS_WORK_ERROR")
+            raise ProviderError("Trustless Work has not reported the deployed contract yet; retry",
+                                code="TRUSTLESS_WORK_ERROR")
         with transaction(ctx) as uow:
             order = lock_order(uow, order_id)
             states.require_status(order, [states.ESCROW_CREATING], "finish the escrow of")
@@ -112,7 +115,7 @@ def fund_escrow(ctx: RequestContext, escrow_id: str) -> dict[str, Any]:
         buyer = user_signer(ctx, order["buyer_id"])
         result = steps.run(ctx, order["id"], Step("fund", "fund-escrow", "buyer", buyer, {
             "contractId": escrow["contract_id"], "signer": buyer.public_key, "amount": order["amount"]},
-            escrow["contract_id"]))
+            escrow["contract_id"], applied=lambda e: Decimal(str(e.get("balance") or 0)) >= order["amount"]))
         with transaction(ctx) as uow:
             order = lock_order(uow, order["id"])
             states.require_status(order, [states.ESCROW_FUNDING], "fund the escrow of")
@@ -133,12 +136,34 @@ def milestone_steps(order: dict[str, Any], contract_id: str, who: Parties, posit
     """The seller marks each milestone completed, the buyer approves it (upstream only ever did index 0)."""
     out: list[Step] = []
     for i in positions:
-        out.append(Step(f"ms:{i}:status", "change-milestone-status", "seller", who.seller, {
-            "contractId": contract_id, "milestoneIndex": str(i), "newStatus": "completed",
-            "serviceProvider": who.seller.public_key}, contract_id))
+        out.append(milestone_status_step(contract_id, who.seller, i))
         out.append(Step(f"ms:{i}:approve", "approve-milestone", "buyer", who.buyer, {
-            "contractId": contract_id, "milestoneIndex": str(i), "approver": who.buyer.public_key}, contract_id))
+            "contractId": contract_id, "milestoneIndex": str(i), "approver": who.buyer.public_key}, contract_id,
+            applied=lambda e, i=i: _milestone(e, i).get("approved") is True))
     return out
+
+
+def milestone_status_step(contract_id: str, seller: Signer, index: int) -> Step:
+    return Step(f"ms:{index}:status", "change-milestone-status", "seller", seller, {
+        "contractId": contract_id, "milestoneIndex": str(index), "newStatus": "completed",
+        "serviceProvider": seller.public_key}, contract_id,
+        applied=lambda e: _milestone(e, index).get("status") == "completed")
+
+
+def _milestone(escrow: dict[str, Any], index: int) -> dict[str, Any]:
+    milestones = escrow.get("milestones") or []
+    return milestones[index] if index < len(milestones) else {}
+
+
+def dispute_step(contract_id: str, opener: Signer, role: str) -> Step:
+    return Step("dispute", "dispute-escrow", role, opener, {"contractId": contract_id, "signer": opener.public_key},
+                contract_id, applied=lambda e: bool((e.get("flags") or {}).get("disputed")
+                                                    or (e.get("flags") or {}).get("resolved")))
+
+
+def flag(name: str) -> Any:
+    """`applied` predicate: the contract shows the flag (released, disputed, resolved)."""
+    return lambda escrow: bool((escrow.get("flags") or {}).get(name))
 
 
 def complete_milestone(ctx: RequestContext, order_id: str, ref: str) -> dict[str, Any]:
@@ -152,10 +177,7 @@ def complete_milestone(ctx: RequestContext, order_id: str, ref: str) -> dict[str
         lease.claim(uow, order_id)
     with lease.held(ctx, order_id):
         seller = user_signer(ctx, order["seller_id"])
-        contract_id = escrow["contract_id"]
-        result = steps.run(ctx, order_id, Step(f"ms:{index}:status", "change-milestone-status", "seller", seller, {
-            "contractId": contract_id, "milestoneIndex": str(index), "newStatus": "completed",
-            "serviceProvider": seller.public_key}, contract_id))
+        result = steps.run(ctx, order_id, milestone_status_step(escrow["contract_id"], seller, index))
         with transaction(ctx) as uow:
             order_store.complete_milestone(uow.conn, order_id, ref)
             milestone = next(m for m in milestones if m["ref"] == ref)

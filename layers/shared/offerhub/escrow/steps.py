@@ -12,6 +12,7 @@ number rules make the old and new envelopes mutually exclusive on chain). Nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,9 @@ class Step:
     signer: Signer
     body: dict[str, Any]
     contract_id: str | None = None  # the contract the transaction must call (None for deploy)
+    # What the contract looks like once this step took effect (for a step whose own transaction cannot be
+    # confirmed, e.g. a rebuilt envelope lost the race to the original): then it is done, not repeated.
+    applied: Callable[[dict[str, Any]], bool] | None = None
 
 
 def run(ctx: RequestContext, order_id: str, step: Step) -> dict[str, Any]:
@@ -63,7 +67,11 @@ def _finish_submitted(ctx: RequestContext, order_id: str, step: Step, existing: 
         landed = horizon().transaction(existing["tx_hash"])
         if landed is not None and landed.get("successful"):
             return _confirm(ctx, order_id, step.key, {"txHash": existing["tx_hash"]})
-        return None  # it never landed: build and sign again
+        if step.contract_id and step.applied:
+            escrow = trustless_work().escrow(step.contract_id)
+            if escrow is not None and step.applied(escrow):
+                return _confirm(ctx, order_id, step.key, {"txHash": existing["tx_hash"], "byState": True})
+        return None  # it never landed and the contract does not show it: build and sign again
 
 
 def _confirm(ctx: RequestContext, order_id: str, key: str, result: dict[str, Any]) -> dict[str, Any]:

@@ -54,7 +54,8 @@ def release(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         for step in escrow_service.milestone_steps(order, contract, who, positions):
             steps.run(ctx, order_id, step)
         steps.run(ctx, order_id, Step("release", "release-funds", "buyer", who.buyer,
-                                      {"contractId": contract, "releaseSigner": who.buyer.public_key}, contract))
+                                      {"contractId": contract, "releaseSigner": who.buyer.public_key}, contract,
+                                      applied=escrow_service.flag("released")))
         with transaction(ctx) as uow:
             order = lock_order(uow, order_id)
             states.require_status(order, [states.RELEASE_REQUESTED], "settle the release of")
@@ -157,11 +158,12 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
 def _dispute_and_resolve(ctx: RequestContext, order: dict[str, Any], escrow: dict[str, Any], who: Any, *,
                          opener: Signer, shares: list[tuple[str, Decimal]]) -> None:
     contract = escrow["contract_id"]
-    steps.run(ctx, order["id"], Step("dispute", "dispute-escrow", "buyer" if opener == who.buyer else "seller",
-                                     opener, {"contractId": contract, "signer": opener.public_key}, contract))
+    steps.run(ctx, order["id"], escrow_service.dispute_step(contract, opener,
+                                                            "buyer" if opener == who.buyer else "seller"))
     steps.run(ctx, order["id"], Step("resolve", "resolve-dispute", "platform", who.platform, {
         "contractId": contract, "disputeResolver": who.platform.public_key,
-        "distributions": [{"address": address, "amount": amount} for address, amount in shares]}, contract))
+        "distributions": [{"address": address, "amount": amount} for address, amount in shares]}, contract,
+        applied=escrow_service.flag("resolved")))
 
 
 def _request(uow: UnitOfWork, order: dict[str, Any], target: str, event: str, action: str,

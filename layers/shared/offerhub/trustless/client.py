@@ -63,6 +63,15 @@ class TrustlessWork:
         result = self._request("GET", "/helper/get-escrow-by-contract-ids", params={"contractIds[]": contract_id})
         return result[0] if isinstance(result, list) and result else None
 
+    def find_contract(self, deployer: str, engagement_id: str) -> str | None:
+        """The contract a deployer created for an engagement (when the deploy answer was lost)."""
+        result = self._request("GET", "/helper/get-escrows-by-signer", params={"signer": deployer})
+        if isinstance(result, dict):  # some versions page the list under `data`
+            result = result.get("data")
+        rows = result if isinstance(result, list) else []
+        found = [r.get("contractId") for r in rows if isinstance(r, dict) and r.get("engagementId") == engagement_id]
+        return found[0] if found else None
+
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None,
                  params: dict[str, str] | None = None) -> Any:
         content = wire.dumps(body) if body is not None else None
@@ -70,16 +79,9 @@ class TrustlessWork:
             last = attempt == self._attempts
             try:
                 response = self._http.request(method, path, content=content, params=params)
-            except httpx.TimeoutException as exc:
-                if last:
-                    raise ProviderTimeout("Trustless Work did not answer in time", code="TRUSTLESS_WORK_TIMEOUT",
-                                          details={"path": path}) from exc
-                self._sleep(self._backoff * 2 ** (attempt - 1))
-                continue
             except httpx.HTTPError as exc:
                 if last:
-                    raise ProviderError("Trustless Work is unreachable", code="TRUSTLESS_WORK_UNAVAILABLE",
-                                        details={"path": path}) from exc
+                    raise self._transport_error(exc, path) from exc
                 self._sleep(self._backoff * 2 ** (attempt - 1))
                 continue
             if response.status_code in RETRY_STATUSES and not last:
@@ -87,6 +89,13 @@ class TrustlessWork:
                 continue
             return self._parse(response, path)
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _transport_error(exc: httpx.HTTPError, path: str) -> ProviderError | ProviderTimeout:
+        if isinstance(exc, httpx.TimeoutException):
+            return ProviderTimeout("Trustless Work did not answer in time", code="TRUSTLESS_WORK_TIMEOUT",
+                                   details={"path": path})
+        return ProviderError("Trustless Work is unreachable", code="TRUSTLESS_WORK_UNAVAILABLE", details={"path": path})
 
     @staticmethod
     def _retry_after(response: httpx.Response) -> float | None:
