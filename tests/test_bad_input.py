@@ -31,7 +31,8 @@ ROUTES = [
 ]
 RAW_BODIES = ["{bad", "[", '"str"', "null", "[]", "123", "{}", '{"amount": "1.00", "reason": "x"', "\x00",
               '{"amount": {"$gt": 0}, "reason": ["x"]}', '{"name": null, "scopes": null}',
-              '{"externalUserId": "' + "x" * 100_000 + '"}', '{"amount": "1.00", "reason": "' + "r" * 100_000 + '"}']
+              '{"externalUserId": "' + "x" * 100_000 + '"}', '{"amount": "1.00", "reason": "' + "r" * 100_000 + '"}',
+              '{"metadata": ' + "[" * 50_000 + "]" * 50_000 + "}", '{"orderId": ' + '{"a": ' * 5_000 + "1" + "}" * 5_000 + "}"]
 AMOUNTS = ["-1.00", "0.00", "1.001", "1e5", "NaN", "Infinity", "99999999999999999999.00", 1.5, 100, None, True,
            "１.00", "", " ", "1.00\n"]
 QUERIES = [{"limit": "-1"}, {"limit": "0"}, {"limit": "1e3"}, {"limit": "abc"}, {"limit": "101"},
