@@ -74,8 +74,9 @@ def authenticate(token: str | None) -> Principal:
             raise Unauthorized("invalid API key")
         if row["revoked_at"] is not None:
             raise Unauthorized("this API key has been revoked")
-        store.touch(conn, key_id)
-        conn.commit()
+        if store.stale_use(row["last_used_at"]):
+            store.touch(conn, key_id)
+            conn.commit()
     return Principal(key_id=key_id, name=row["name"], scopes=frozenset(row["scopes"]))
 
 

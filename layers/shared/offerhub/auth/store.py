@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
@@ -36,10 +37,16 @@ def revoke(conn: Connection, key_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+TOUCH_RESOLUTION = timedelta(seconds=60)
 _TOUCH = text(
     "UPDATE api_keys SET last_used_at = now() WHERE id = :id "
     "AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"
 )
+
+
+def stale_use(last_used_at: datetime | None) -> bool:
+    """Whether last_used_at is worth an UPDATE (the row just read says; the UPDATE re-checks in SQL)."""
+    return last_used_at is None or utcnow() - last_used_at >= TOUCH_RESOLUTION
 
 
 def touch(conn: Connection, key_id: str) -> None:

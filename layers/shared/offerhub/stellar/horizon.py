@@ -82,10 +82,9 @@ class Horizon:
             if not self.net.friendbot_url:
                 raise ProviderError("the wallet account is not funded yet (no friendbot on this network)",
                                     code="WALLET_NOT_FUNDED")
-            self._friendbot(keypair.public_key)
-            found = self.account(keypair.public_key)
-        trusts = any(b.get("asset_code") == USDC and b.get("asset_issuer") == self.net.usdc_issuer
-                     for b in (found or {}).get("balances", []))
+            self._friendbot(keypair.public_key)  # a brand-new account trusts nothing yet
+        trusts = found is not None and any(
+            b.get("asset_code") == USDC and b.get("asset_issuer") == self.net.usdc_issuer for b in found["balances"])
         if not trusts:
             self.submit(secret, lambda b: b.append_change_trust_op(asset=self.usdc))
 

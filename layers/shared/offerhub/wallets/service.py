@@ -50,14 +50,15 @@ class Signer:
         return f"Signer({self.wallet_id}, {self.public_key})"
 
 
-def _new_wallet_row(kind: str, user_id: str | None) -> dict[str, Any]:
+def _new_wallet(kind: str, user_id: str | None) -> tuple[dict[str, Any], str]:
+    """A wallet row with its secret sealed, and the secret itself (kept only to activate the wallet)."""
     from stellar_sdk import Keypair
 
     keypair = Keypair.random()
     wallet_id = new_id("wal")
     wrapped, sealed = _sealer().seal(keypair.secret.encode(), _context(wallet_id, user_id or "platform"))
     return {"id": wallet_id, "user_id": user_id, "kind": kind, "public_key": keypair.public_key,
-            "sealed_secret": sealed, "sealed_key": wrapped}
+            "sealed_secret": sealed, "sealed_key": wrapped}, keypair.secret
 
 
 def _open(row: dict[str, Any]) -> Signer:
@@ -66,10 +67,10 @@ def _open(row: dict[str, Any]) -> Signer:
     return Signer(row["id"], row["public_key"], secret.decode())
 
 
-def _activate(ctx: RequestContext, row: dict[str, Any]) -> dict[str, Any]:
+def _activate(ctx: RequestContext, row: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
     if row["status"] == "READY":
         return row
-    horizon().activate(_open(row).secret)
+    horizon().activate(secret or _open(row).secret)
     with transaction(ctx) as uow:
         store.mark_ready(uow.conn, row["id"])
         uow.emit(catalogue.WALLET_READY, "Wallet", row["id"],
@@ -94,17 +95,20 @@ def provision_user_wallet(ctx: RequestContext, user_id: str) -> dict[str, Any]:
     """Create the user's wallet if missing, then activate it. Safe to call again after any failure."""
     with read_only() as conn:
         row = store.of_user(conn, user_id)
+    secret = None
     if row is None:
         _ensure_monitor_cursor(ctx)
-    with transaction(ctx) as uow:
-        row = store.of_user(uow.conn, user_id)
-        if row is None:
-            row = store.insert_if_new(uow.conn, _new_wallet_row("USER", user_id)) or store.of_user(uow.conn, user_id)
-            assert row is not None
-            public = {"walletId": row["id"], "userId": user_id, "publicKey": row["public_key"]}
-            uow.emit(catalogue.WALLET_CREATED, "Wallet", row["id"], public)
-            record(uow, catalogue.WALLET_CREATED, "Wallet", row["id"], after=public)
-    return _activate(ctx, row)
+        new, secret = _new_wallet("USER", user_id)
+        with transaction(ctx) as uow:
+            row = store.insert_if_new(uow.conn, new)
+            if row is None:  # a concurrent request created it first: use theirs
+                row, secret = store.of_user(uow.conn, user_id), None
+            else:
+                public = {"walletId": row["id"], "userId": user_id, "publicKey": row["public_key"]}
+                uow.emit(catalogue.WALLET_CREATED, "Wallet", row["id"], public)
+                record(uow, catalogue.WALLET_CREATED, "Wallet", row["id"], after=public)
+    assert row is not None
+    return _activate(ctx, row, secret)
 
 
 def platform_signer(ctx: RequestContext) -> Signer:
@@ -114,7 +118,7 @@ def platform_signer(ctx: RequestContext) -> Signer:
     if row is None:
         _ensure_monitor_cursor(ctx)
         with transaction(ctx) as uow:
-            row = store.insert_if_new(uow.conn, _new_wallet_row("PLATFORM", None)) or store.platform(uow.conn)
+            row = store.insert_if_new(uow.conn, _new_wallet("PLATFORM", None)[0]) or store.platform(uow.conn)
             assert row is not None
             record(uow, catalogue.WALLET_CREATED, "Wallet", row["id"],
                    after={"walletId": row["id"], "kind": "PLATFORM", "publicKey": row["public_key"]})
