@@ -17,7 +17,7 @@ from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, trans
 from offerhub.audit.service import record
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import InvalidState
+from offerhub.core.errors import InvalidAmount, InvalidState
 from offerhub.core.money import CURRENCY, format_amount
 from offerhub.disputes import store as dispute_store
 from offerhub.escrow import service as escrow_service
@@ -106,8 +106,6 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
         else:
             total = release_amount + refund_amount
             if total != order["amount"]:
-                from offerhub.core.errors import InvalidAmount
-
                 raise InvalidAmount("releaseAmount and refundAmount must add up to the order amount",
                                     code="INVALID_AMOUNT", details={"orderAmount": format_amount(order["amount"]),
                                                                     "total": format_amount(total)})
