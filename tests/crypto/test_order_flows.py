@@ -79,7 +79,8 @@ def test_release_pays_the_seller_once_net_of_fees_for_every_milestone(order_in, 
     assert escrow["onChain"]["balance"] == "0"
     assert all(m["approved"] for m in escrow["onChain"]["milestones"])  # both milestones, not only the first
     assert _types(key, order["id"])[-3:] == ["order.release_requested", "order.released", "order.closed"]
-    assert _types(key, order["escrow"]["id"]) == ["escrow.created", "escrow.funded", "escrow.milestone_completed",
+    assert _types(key, order["escrow"]["id"]) == ["escrow.created", "escrow.funding_started", "escrow.funded",
+                                                  "escrow.milestone_completed",
                                                   "escrow.released"]
     assert _ledger_total() == 0
     again = call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order["id"]})

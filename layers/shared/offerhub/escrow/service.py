@@ -87,12 +87,20 @@ def create_escrow(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         with transaction(ctx) as uow:
             order = lock_order(uow, order_id)
             states.require_status(order, [states.ESCROW_CREATING], "finish the escrow of")
-            store.update_escrow(uow.conn, escrow["id"], contract_id=contract_id, status=CREATED)
             data = {"escrowId": escrow["id"], "orderId": order_id, "contractId": contract_id,
                     "amount": format_amount(order["amount"])}
-            uow.emit(catalogue.ESCROW_CREATED, "Escrow", escrow["id"], data)
+            move_escrow(uow, escrow, CREATED, catalogue.ESCROW_CREATED, data, contract_id=contract_id)
             transition(uow, order, states.ESCROW_FUNDING, catalogue.ORDER_ESCROW_FUNDING, data)
             return _view(store.get(uow.conn, escrow["id"]))
+
+
+def move_escrow(uow: Any, escrow: dict[str, Any], status: str, event: str, data: dict[str, Any],
+                **values: Any) -> None:
+    """Change the escrow's status, emit its event and write its audit row, in the caller's transaction."""
+    store.update_escrow(uow.conn, escrow["id"], status=status, **values)
+    data = {"escrowId": escrow["id"], "orderId": escrow["order_id"], **data, "status": status}
+    uow.emit(event, "Escrow", escrow["id"], data)
+    record(uow, event, "Escrow", escrow["id"], before={"status": escrow["status"]}, after=data)
 
 
 def _lock_escrow(uow: Any, escrow_id: str) -> dict[str, Any]:
@@ -108,8 +116,8 @@ def fund_escrow(ctx: RequestContext, escrow_id: str) -> dict[str, Any]:
         order = lock_order(uow, escrow["order_id"])
         states.require_status(order, [states.ESCROW_FUNDING], "fund the escrow of")
         if escrow["status"] == CREATED:
-            store.update_escrow(uow.conn, escrow_id, status=FUNDING)
-            record(uow, "escrow.funding", "Escrow", escrow_id, before={"status": CREATED}, after={"status": FUNDING})
+            move_escrow(uow, escrow, FUNDING, catalogue.ESCROW_FUNDING_STARTED,
+                        {"contractId": escrow["contract_id"], "amount": format_amount(escrow["amount"])})
         lease.claim(uow, order["id"])
     with lease.held(ctx, order["id"]):
         buyer = user_signer(ctx, order["buyer_id"])
@@ -123,11 +131,10 @@ def fund_escrow(ctx: RequestContext, escrow_id: str) -> dict[str, Any]:
                                   destination=accounts.order_escrow(order["id"]), order_id=order["id"],
                                   description=f"escrow {escrow_id} funded")
             now = utcnow()
-            store.update_escrow(uow.conn, escrow_id, status=FUNDED, funded_at=now)
             data = {"escrowId": escrow_id, "contractId": escrow["contract_id"],
                     "amount": format_amount(order["amount"]), "currency": CURRENCY, "fundedAt": iso(now),
                     "txHash": result.get("txHash")}
-            uow.emit(catalogue.ESCROW_FUNDED, "Escrow", escrow_id, {"orderId": order["id"], **data})
+            move_escrow(uow, {**escrow, "status": FUNDING}, FUNDED, catalogue.ESCROW_FUNDED, data, funded_at=now)
             transition(uow, order, states.IN_PROGRESS, catalogue.ORDER_ESCROW_FUNDED, data)
             return _view(store.get(uow.conn, escrow_id))
 

@@ -186,17 +186,16 @@ def _close(uow: UnitOfWork, order: dict[str, Any], escrow: dict[str, Any], *, ou
     data = {"escrowId": escrow["id"], "contractId": escrow["contract_id"], "amount": format_amount(order["amount"]),
             "currency": CURRENCY, "payouts": payouts}
     if outcome == states.OUTCOME_SPLIT:
-        escrow_store.update_escrow(uow.conn, escrow["id"], status=escrow_service.SPLIT, released_at=now,
-                                   refunded_at=now)
-        uow.emit(catalogue.ESCROW_SPLIT, "Escrow", escrow["id"], {"orderId": order["id"], **data})
+        escrow_service.move_escrow(uow, escrow, escrow_service.SPLIT, catalogue.ESCROW_SPLIT, data,
+                                   released_at=now, refunded_at=now)
     elif outcome == states.OUTCOME_RELEASED:
-        escrow_store.update_escrow(uow.conn, escrow["id"], status=escrow_service.RELEASED, released_at=now)
-        uow.emit(catalogue.ESCROW_RELEASED, "Escrow", escrow["id"], {"orderId": order["id"], **data})
+        escrow_service.move_escrow(uow, escrow, escrow_service.RELEASED, catalogue.ESCROW_RELEASED, data,
+                                   released_at=now)
         order = transition(uow, order, states.RELEASED, catalogue.ORDER_RELEASED,
                            {**data, "sellerId": order["seller_id"], "releasedAt": iso(now)})
     else:
-        escrow_store.update_escrow(uow.conn, escrow["id"], status=escrow_service.REFUNDED, refunded_at=now)
-        uow.emit(catalogue.ESCROW_REFUNDED, "Escrow", escrow["id"], {"orderId": order["id"], **data})
+        escrow_service.move_escrow(uow, escrow, escrow_service.REFUNDED, catalogue.ESCROW_REFUNDED, data,
+                                   refunded_at=now)
         order = transition(uow, order, states.REFUNDED, catalogue.ORDER_REFUNDED,
                            {**data, "buyerId": order["buyer_id"], "refundedAt": iso(now)})
     transition(uow, order, states.CLOSED, catalogue.ORDER_CLOSED, {"finalStatus": states.CLOSED, "closedAt": iso(now)},

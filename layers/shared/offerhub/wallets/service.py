@@ -73,8 +73,10 @@ def _activate(ctx: RequestContext, row: dict[str, Any], secret: str | None = Non
     horizon().activate(secret or _open(row).secret)
     with transaction(ctx) as uow:
         store.mark_ready(uow.conn, row["id"])
-        uow.emit(catalogue.WALLET_READY, "Wallet", row["id"],
-                 {"walletId": row["id"], "userId": row["user_id"], "publicKey": row["public_key"]})
+        data = {"walletId": row["id"], "userId": row["user_id"], "publicKey": row["public_key"]}
+        uow.emit(catalogue.WALLET_READY, "Wallet", row["id"], data)
+        record(uow, catalogue.WALLET_READY, "Wallet", row["id"], before={"status": "CREATED"},
+               after={**data, "status": "READY"})
     return {**row, "status": "READY"}
 
 
