@@ -2,7 +2,8 @@
 
 Targets are Trustless Work endpoint names (`deploy`, `fund-escrow`, `change-milestone-status`,
 `approve-milestone`, `release-funds`, `dispute-escrow`, `resolve-dispute`, `send-transaction`) and
-`horizon-submit`. Modes: `error` answers 503; `timeout` holds the answer longer than the client waits.
+`horizon-submit`. Modes: `error` answers a 5xx (503 from Trustless Work; 500 from Horizon, which
+stellar-sdk does not retry itself); `timeout` holds the answer longer than the client waits.
 For `send-transaction` a timeout is the nasty case: the transaction is applied, only the answer is lost.
 """
 
@@ -53,7 +54,7 @@ class Faults:
         await asyncio.sleep(self.timeout_seconds)
 
     @staticmethod
-    def error_response() -> JSONResponse:
-        return JSONResponse({"type": "about:blank", "title": "Service Unavailable", "status": 503,
+    def error_response(status: int = 503) -> JSONResponse:
+        return JSONResponse({"type": "about:blank", "title": "Injected fault", "status": status,
                              "code": "SANDBOX_INJECTED_FAULT", "detail": "fault injected by the sandbox"},
-                            status_code=503, media_type="application/problem+json")
+                            status_code=status, media_type="application/problem+json")

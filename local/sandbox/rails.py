@@ -71,7 +71,7 @@ class SandboxRails:
             mode = self.faults.take("horizon-submit")
             if mode == "timeout":
                 await self.faults.hold()
-            return self.faults.error_response() if mode else None
+            return self.faults.error_response(500) if mode else None
 
         horizon = create_horizon(self.chain, passphrase=PASSPHRASE, friendbot_secret=self.keys["friendbot"].secret,
                                  resolve_invoke=self.contracts.resolve_invoke, before_submit=before_horizon_submit)

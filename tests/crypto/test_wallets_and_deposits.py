@@ -134,3 +134,22 @@ def test_test_helpers_are_404_without_the_sandbox_rails(new_user, key, monkeypat
     assert result.status == 404 and result.error_code == "NOT_FOUND"
     fault = call("POST", "/api/v1/test-helpers/faults", key=key, body={"target": "release-funds", "mode": "error"})
     assert fault.status == 404
+
+
+def test_a_rail_outage_defers_wallet_activation_without_losing_the_user(key):
+    import secrets
+
+    external = "ext-" + secrets.token_hex(6)
+    call("POST", "/api/v1/test-helpers/faults", key=key, body={"target": "horizon-submit", "mode": "error",
+                                                                "count": 1})
+    created = call("POST", "/api/v1/users", key=key, body={"externalUserId": external})
+    assert created.status == 201  # the user exists; only the trustline transaction failed
+    user_id = created.data["id"]
+    assert call("GET", f"/api/v1/users/{user_id}/wallet", key=key).data["status"] == "CREATED"
+    assert call("GET", f"/api/v1/users/{user_id}/wallet/deposit", key=key).data["ready"] is False
+    refused = call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": user_id, "amount": "1.00"})
+    assert refused.status == 422 and refused.error_code == "WALLET_NOT_READY"
+    again = call("POST", "/api/v1/users", key=key, body={"externalUserId": external})
+    assert again.status == 200 and again.data["id"] == user_id  # the retry finishes the activation
+    wallet = call("GET", f"/api/v1/users/{user_id}/wallet", key=key).data
+    assert wallet["status"] == "READY" and wallet["balance"]["usdc"] == "0.0000000"
