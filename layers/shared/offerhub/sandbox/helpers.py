@@ -4,6 +4,7 @@ network to a user's deposit address (the monitor then credits it), and arm rail 
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import httpx
@@ -25,9 +26,14 @@ def _control_url() -> str:
     return url
 
 
+@cache
+def _http() -> httpx.Client:
+    return httpx.Client(timeout=30)
+
+
 def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
-        response = httpx.post(_control_url() + path, json=body, timeout=30)
+        response = _http().post(_control_url() + path, json=body)
     except httpx.HTTPError as exc:
         raise ProviderError("the sandbox rails are unreachable", code="SANDBOX_UNAVAILABLE") from exc
     if response.status_code >= 500:

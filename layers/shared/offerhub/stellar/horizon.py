@@ -29,6 +29,7 @@ class Horizon:
         self.net = net
         self.server = Server(net.horizon_url)
         self.usdc = Asset(USDC, net.usdc_issuer)
+        self._http = httpx.Client(timeout=30)  # one pool (and one TLS context) per container
 
     # --- reads ---------------------------------------------------------------------------------------
     def account(self, public_key: str) -> dict[str, Any] | None:
@@ -104,7 +105,7 @@ class Horizon:
 
     def _friendbot(self, public_key: str) -> None:
         try:
-            response = httpx.get(str(self.net.friendbot_url), params={"addr": public_key}, timeout=30)
+            response = self._http.get(str(self.net.friendbot_url), params={"addr": public_key})
         except httpx.TimeoutException as exc:
             raise ProviderTimeout("friendbot did not answer in time", code="STELLAR_TIMEOUT") from exc
         except httpx.HTTPError as exc:
