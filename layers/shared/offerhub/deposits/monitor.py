@@ -18,7 +18,7 @@ from decimal import ROUND_DOWN, Decimal
 from offerhub.adapters.postgres.unit_of_work import transaction
 from offerhub.config import settings
 from offerhub.core.context import RequestContext
-from offerhub.core.money import CENT, format_amount
+from offerhub.core.money import CENT
 from offerhub.deposits import store
 from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
@@ -49,9 +49,8 @@ def scan(ctx: RequestContext, *, max_pages: int = 20, page_limit: int = PAGE_LIM
     while run.pages < max_pages:
         with transaction(ctx) as uow:
             cursor = store.lock_cursor(uow.conn, MONITOR_CURSOR)
-            if cursor is None:
-                # No platform wallet yet (so no user wallet either), or another run holds the cursor.
-                run.skipped = not store.cursor_exists(uow.conn, MONITOR_CURSOR) or run.pages == 0
+            if cursor is None:  # no wallet exists yet, or another run holds the cursor
+                run.skipped = run.pages == 0
                 return run
             records = rail.payments_after(cursor, page_limit)
             run.pages += 1
@@ -81,7 +80,3 @@ def scan(ctx: RequestContext, *, max_pages: int = 20, page_limit: int = PAGE_LIM
             if len(records) < page_limit:
                 return run
     return run
-
-
-def credited_amount(record_amount: str) -> str:
-    return format_amount(Decimal(record_amount).quantize(CENT, rounding=ROUND_DOWN))
