@@ -153,3 +153,26 @@ def test_a_rail_outage_defers_wallet_activation_without_losing_the_user(key):
     assert again.status == 200 and again.data["id"] == user_id  # the retry finishes the activation
     wallet = call("GET", f"/api/v1/users/{user_id}/wallet", key=key).data
     assert wallet["status"] == "READY" and wallet["balance"]["usdc"] == "0.0000000"
+
+
+def test_the_per_wallet_scan_credits_once_and_agrees_with_the_network_scan(new_user, key):
+    """MONITOR_SCAN=wallets (mainnet): each wallet's own history after its own cursor, in batches."""
+    from offerhub.core.context import RequestContext
+    from offerhub.deposits.monitor import scan
+
+    ctx = RequestContext(request_id="t")
+    users = [new_user() for _ in range(3)]
+    for i, user in enumerate(users):
+        call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": user["id"], "amount": f"{i + 1}.00"})
+    first = scan(ctx, mode="wallets")
+    assert first.mode == "wallets" and first.wallets >= 3 and first.credited >= 3
+    assert [call("GET", f"/api/v1/balance/{u['id']}", key=key).data["available"] for u in users] == \
+        ["1.00", "2.00", "3.00"]
+    call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": users[0]["id"], "amount": "0.50"})
+    for _ in range(100):  # batches of 50, least recently scanned first: it comes round to this wallet
+        scan(ctx, mode="wallets")
+        if call("GET", f"/api/v1/balance/{users[0]['id']}", key=key).data["available"] == "1.50":
+            break
+    assert call("GET", f"/api/v1/balance/{users[0]['id']}", key=key).data["available"] == "1.50"
+    assert scan(ctx, mode="network").credited == 0  # the other mode finds nothing new to credit
+    assert call("GET", f"/api/v1/balance/{users[0]['id']}", key=key).data["available"] == "1.50"

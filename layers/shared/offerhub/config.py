@@ -67,6 +67,7 @@ class Settings:
     trustless_timeout_seconds: float
     platform_fee_percent: Decimal
     sandbox_control_url: str | None
+    monitor_scan: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -99,7 +100,15 @@ class Settings:
             trustless_timeout_seconds=float(env.get("TRUSTLESS_TIMEOUT_SECONDS", "30")),
             platform_fee_percent=Decimal(env.get("PLATFORM_FEE_PERCENT", "1")),
             sandbox_control_url=env.get("SANDBOX_CONTROL_URL") or None,
+            monitor_scan=_choice(env, "MONITOR_SCAN", ("network", "wallets"), "network"),
         )
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name) or default
+    if value not in allowed:
+        raise RuntimeError(f"{name} must be one of {', '.join(allowed)}")
+    return value
 
 
 @cache

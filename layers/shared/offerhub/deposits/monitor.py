@@ -1,21 +1,29 @@
-"""The blockchain monitor: one scan of the network's payments after a stored cursor, for every wallet.
+"""The blockchain monitor: credits every incoming USDC payment to a user wallet exactly once.
 
-Each run pages forward through Horizon's payment stream (not one query per wallet), keeps the payments
-of USDC to our user wallets, and credits each payment operation once (by operation id: a transaction
-with two payments to the same wallet credits both). Wallets created a moment ago are covered because
-the scan is by network position, not by a wallet list loaded at start. A run stops after `max_pages`,
-so its time is bounded whatever the backlog; the next run carries on from the cursor.
+Two ways to page, one way to credit (`MONITOR_SCAN`):
 
-Amounts are credited in whole cents (Stellar has 7 decimals); sub-cent dust stays in the wallet and is
-reported by the balance sync.
+- `network` (default; the sandbox and testnet): one scan of the network's payments after one stored
+  cursor, for every wallet at once (one `IN` query per page to find ours). Wallets created a moment ago
+  are covered because the scan follows the network, not a wallet list loaded at start.
+- `wallets` (for mainnet, where the network carries far more payments than ours): each wallet's own
+  payments after that wallet's stored cursor, a batch of wallets per run, least recently scanned first
+  (`FOR UPDATE SKIP LOCKED`, so overlapping runs share the work). A new wallet starts at the beginning of
+  its own short history; no wallet is ever scanned from the start twice.
+
+Either way a run stops after a fixed number of pages, so its time is bounded whatever the backlog; the
+next run carries on from the cursors. A payment is credited by operation id (a transaction with two
+payments to one wallet credits both), in the same transaction as its ledger lines and its event, so the
+two modes can even be switched without crediting anything twice. Amounts are credited in whole cents
+(Stellar has 7 decimals); sub-cent dust stays in the wallet and is reported by the balance sync.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
-from offerhub.adapters.postgres.unit_of_work import transaction
+from offerhub.adapters.postgres.unit_of_work import UnitOfWork, transaction
 from offerhub.config import settings
 from offerhub.core.context import RequestContext
 from offerhub.core.money import CENT
@@ -27,24 +35,34 @@ from offerhub.wallets import store as wallet_store
 from offerhub.wallets.service import MONITOR_CURSOR
 
 STELLAR = accounts.external("stellar")
+WALLET_BATCH = 50
+PAGES_PER_WALLET = 2
 
 
 @dataclass
 class MonitorRun:
+    mode: str = "network"
     pages: int = 0
     scanned: int = 0
     credited: int = 0
+    wallets: int = 0
     cursor: str | None = None
     skipped: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        return {"pages": self.pages, "scanned": self.scanned, "credited": self.credited, "cursor": self.cursor,
-                "skipped": self.skipped}
+        return {"mode": self.mode, "pages": self.pages, "scanned": self.scanned, "credited": self.credited,
+                "wallets": self.wallets, "cursor": self.cursor, "skipped": self.skipped}
 
 
-def scan(ctx: RequestContext, *, max_pages: int = 20, page_limit: int = PAGE_LIMIT) -> MonitorRun:
-    run = MonitorRun()
-    issuer = settings().stellar.usdc_issuer
+def scan(ctx: RequestContext, *, max_pages: int = 20, page_limit: int = PAGE_LIMIT, mode: str | None = None
+         ) -> MonitorRun:
+    if (mode or settings().monitor_scan) == "wallets":
+        return scan_wallets(ctx, page_limit=page_limit)
+    return scan_network(ctx, max_pages=max_pages, page_limit=page_limit)
+
+
+def scan_network(ctx: RequestContext, *, max_pages: int = 20, page_limit: int = PAGE_LIMIT) -> MonitorRun:
+    run = MonitorRun(mode="network")
     rail = horizon()
     while run.pages < max_pages:
         with transaction(ctx) as uow:
@@ -58,25 +76,58 @@ def scan(ctx: RequestContext, *, max_pages: int = 20, page_limit: int = PAGE_LIM
             if not records:
                 run.cursor = cursor
                 return run
-            deposits = [r for r in records if r.get("type") == "payment" and r.get("transaction_successful", True)
-                        and r.get("asset_code") == USDC and r.get("asset_issuer") == issuer]
+            deposits = _usdc_payments(records)
             wallets = wallet_store.by_public_keys(uow.conn, {r["to"] for r in deposits})
-            seen = store.already_credited(uow.conn, [r["id"] for r in deposits if r["to"] in wallets])
-            for record in deposits:
-                wallet = wallets.get(record["to"])
-                if wallet is None or record["id"] in seen:
-                    continue
-                amount = Decimal(record["amount"]).quantize(CENT, rounding=ROUND_DOWN)
-                if amount <= 0:
-                    continue  # dust below one cent
-                change = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR,
-                                       description="Stellar USDC deposit", reference=record["id"])
-                store.claim(uow.conn, operation_id=record["id"], tx_hash=record["transaction_hash"],
-                            wallet_id=wallet["id"], user_id=wallet["user_id"], amount=amount,
-                            ledger_transaction_id=change.transaction_id)
-                run.credited += 1
+            run.credited += _credit(uow, [(wallets[r["to"]], r) for r in deposits if r["to"] in wallets])
             run.cursor = records[-1]["paging_token"]
             store.save_cursor(uow.conn, MONITOR_CURSOR, run.cursor)
             if len(records) < page_limit:
                 return run
     return run
+
+
+def scan_wallets(ctx: RequestContext, *, batch: int = WALLET_BATCH, page_limit: int = PAGE_LIMIT) -> MonitorRun:
+    run = MonitorRun(mode="wallets")
+    rail = horizon()
+    with transaction(ctx) as uow:
+        claimed = wallet_store.claim_for_scan(uow.conn, batch)
+    for wallet in claimed:  # one transaction per wallet: a failure costs that wallet's page, not the batch
+        with transaction(ctx) as uow:
+            cursor = wallet_store.lock_scan_cursor(uow.conn, wallet["id"])
+            for _ in range(PAGES_PER_WALLET):
+                records = rail.account_payments_after(wallet["public_key"], cursor, page_limit)
+                run.pages += 1
+                run.scanned += len(records)
+                if not records:
+                    break
+                run.credited += _credit(uow, [(wallet, r) for r in _usdc_payments(records)
+                                              if r["to"] == wallet["public_key"]])
+                cursor = records[-1]["paging_token"]
+                if len(records) < page_limit:
+                    break
+            wallet_store.save_scan_cursor(uow.conn, wallet["id"], cursor)
+        run.wallets += 1
+    return run
+
+
+def _usdc_payments(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    issuer = settings().stellar.usdc_issuer
+    return [r for r in records if r.get("type") == "payment" and r.get("transaction_successful", True)
+            and r.get("asset_code") == USDC and r.get("asset_issuer") == issuer]
+
+
+def _credit(uow: UnitOfWork, deposits: list[tuple[dict[str, Any], dict[str, Any]]]) -> int:
+    """Credit each (wallet, payment record) not credited before; returns how many were."""
+    seen = store.already_credited(uow.conn, [record["id"] for _, record in deposits])
+    credited = 0
+    for wallet, record in deposits:
+        amount = Decimal(record["amount"]).quantize(CENT, rounding=ROUND_DOWN)
+        if record["id"] in seen or amount <= 0:  # credited before, or dust below one cent
+            continue
+        change = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR, description="Stellar USDC deposit",
+                               reference=record["id"])
+        store.claim(uow.conn, operation_id=record["id"], tx_hash=record["transaction_hash"], wallet_id=wallet["id"],
+                    user_id=wallet["user_id"], amount=amount, ledger_transaction_id=change.transaction_id)
+        seen.add(record["id"])
+        credited += 1
+    return credited

@@ -66,6 +66,20 @@ class Horizon:
         page = self._call(lambda: self.server.payments().cursor(cursor).order(desc=False).limit(limit).call())
         return page["_embedded"]["records"]
 
+    def account_payments_after(self, public_key: str, cursor: str | None, limit: int = PAGE_LIMIT
+                               ) -> list[dict[str, Any]]:
+        """One account's payment operations after the cursor (from its first one when None), oldest first."""
+        from stellar_sdk.exceptions import NotFoundError
+
+        builder = self.server.payments().for_account(public_key).order(desc=False).limit(limit)
+        if cursor:
+            builder = builder.cursor(cursor)
+        try:
+            page = self._call(builder.call)
+        except NotFoundError:  # not funded yet: nothing to read
+            return []
+        return page["_embedded"]["records"]
+
     def latest_cursor(self) -> str:
         page = self._call(lambda: self.server.payments().order(desc=True).limit(1).call())
         records = page["_embedded"]["records"]

@@ -42,5 +42,25 @@ def by_public_keys(conn: Connection, public_keys: set[str]) -> dict[str, dict[st
     return {r["public_key"]: dict(r) for r in rows}
 
 
+def claim_for_scan(conn: Connection, batch: int) -> list[dict[str, Any]]:
+    """The next batch of user wallets to scan, least recently scanned first, stamped so that the next
+    run (or an overlapping one: SKIP LOCKED) takes the following batch."""
+    due = (select(wallets.c.id).where(wallets.c.kind == "USER", wallets.c.status == "READY")
+           .order_by(wallets.c.scanned_at.asc().nulls_first(), wallets.c.id).limit(batch)
+           .with_for_update(skip_locked=True).scalar_subquery())
+    rows = conn.execute(update(wallets).where(wallets.c.id.in_(due)).values(scanned_at=utcnow())
+                        .returning(wallets.c.id, wallets.c.user_id, wallets.c.public_key)).mappings()
+    return [dict(r) for r in rows]
+
+
+def lock_scan_cursor(conn: Connection, wallet_id: str) -> str | None:
+    return conn.execute(select(wallets.c.payments_cursor).where(wallets.c.id == wallet_id).with_for_update()
+                        ).scalar()
+
+
+def save_scan_cursor(conn: Connection, wallet_id: str, cursor: str | None) -> None:
+    conn.execute(update(wallets).where(wallets.c.id == wallet_id).values(payments_cursor=cursor))
+
+
 def mark_ready(conn: Connection, wallet_id: str) -> None:
     conn.execute(update(wallets).where(wallets.c.id == wallet_id).values(status="READY", updated_at=utcnow()))

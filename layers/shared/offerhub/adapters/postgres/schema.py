@@ -134,6 +134,8 @@ wallets = Table(
     Column("sealed_secret", LargeBinary, nullable=False),
     Column("sealed_key", LargeBinary, nullable=False),
     Column("status", Text, nullable=False),
+    Column("payments_cursor", Text),
+    Column("scanned_at", Timestamp),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
 )

@@ -23,11 +23,15 @@ CREATE TABLE wallets (
     sealed_secret  bytea NOT NULL,
     sealed_key     bytea NOT NULL,
     status         text NOT NULL CHECK (status IN ('CREATED', 'READY')),
+    -- MONITOR_SCAN=wallets: where this wallet's own payment history was read up to, and when.
+    payments_cursor  text,
+    scanned_at       timestamptz,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     CHECK ((kind = 'USER') = (user_id IS NOT NULL))
 );
 CREATE UNIQUE INDEX wallets_one_platform ON wallets (kind) WHERE kind = 'PLATFORM';
+CREATE INDEX wallets_scan_order ON wallets (scanned_at NULLS FIRST, id) WHERE kind = 'USER';
 
 -- A deposit is credited once per Stellar payment operation (not per transaction).
 CREATE TABLE stellar_deposits (
