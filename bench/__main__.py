@@ -29,6 +29,7 @@ COLD_BUDGET_MS = 1000.0
 WARM_BUDGET_MS = 5.0
 RELEASE_CALLS = 60
 RELEASE_WARMUP = 5
+MONITOR_WALLETS = 200
 
 
 def start_database() -> tuple[str, Any]:
@@ -204,6 +205,7 @@ def run(database_url: str, master: str) -> None:
     print("  built, checked, signed with KMS-sealed keys, recorded, submitted; then the settlement)")
     print(f"  {'POST /resolution/release':<26} {percentile(samples, 50):>8.2f} {percentile(samples, 99):>8.2f} "
           f"{statistics.fmean(samples):>8.2f}")
+    bench_monitor(key)
 
 
 def cold_start(name: str, event: dict[str, Any]) -> dict[str, float]:
@@ -213,6 +215,29 @@ def cold_start(name: str, event: dict[str, Any]) -> dict[str, float]:
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     ).stdout.strip().splitlines()[-1]
     return json.loads(out)
+
+
+def bench_monitor(key: str) -> None:
+    """One deposit to each of MONITOR_WALLETS wallets, then the runs that credit them, in both scan modes."""
+    from offerhub.core.context import RequestContext
+    from offerhub.deposits.monitor import scan
+    from tests.lambda_client import call
+
+    ctx = RequestContext(request_id="bench")
+    users = [call("POST", "/api/v1/users", key=key, body={"externalUserId": f"mon-{i}"}).data["id"]
+             for i in range(MONITOR_WALLETS)]
+    scan(ctx, mode="network")  # start from here
+    print(f"\nDeposit monitor: one USDC deposit to each of {MONITOR_WALLETS} wallets, then the runs that credit them")
+    for mode in ("network", "wallets"):
+        for user in users:
+            call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": user, "amount": "1.00"})
+        runs, credited, t0 = 0, 0, time.perf_counter()
+        while credited < MONITOR_WALLETS and runs < 50:
+            credited += scan(ctx, mode=mode).credited
+            runs += 1
+        elapsed = (time.perf_counter() - t0) * 1000
+        print(f"  {mode:<8} {runs:>3} run(s), {credited} credited, {elapsed:>7.0f} ms in all, "
+              f"{elapsed / max(credited, 1):.2f} ms per deposit")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,18 @@ def post(
     reference: str | None = None,
 ) -> str:
     """Post one balanced transaction. Returns its id. Raises InsufficientFunds if a line would overdraw."""
+    return _post(uow, type, lines, description=description, reference=reference)[0]
+
+
+def _post(
+    uow: UnitOfWork,
+    type: str,
+    lines: Sequence[tuple[Account, Decimal]],
+    *,
+    description: str | None,
+    reference: str | None,
+) -> tuple[str, dict[str, Decimal]]:
+    """post(), also returning each account's balance after its line."""
     if len(lines) < 2 or sum((amount for _, amount in lines), Decimal(0)) != 0:
         raise ValueError("a ledger transaction needs at least two lines that sum to zero")
     if any(amount == 0 or amount != amount.quantize(CENT) for _, amount in lines):
@@ -87,7 +99,7 @@ def post(
         actor_id=uow.ctx.actor.id,
         lines=applied,
     )
-    return txn_id
+    return txn_id, {code: after for code, _, after in applied}
 
 
 def _refuse(uow: UnitOfWork, account: Account, amount: Decimal) -> None:
@@ -137,14 +149,23 @@ def _change_user_balance(
     description: str | None,
     reference: str | None,
 ) -> BalanceChange:
-    before = _lock_balance(uow, user_id)
-    txn_id = post(uow, type, lines, description=description, reference=reference)
-    after = Balance(
-        user_id=user_id,
-        available=before.available + available_delta,
-        reserved=before.reserved + reserved_delta,
-        updated_at=None,
-    )
+    own = (accounts.user_available(user_id).code, accounts.user_reserved(user_id).code)
+    if set(own) <= {account.code for account, _ in lines}:
+        # Both of the user's accounts move: their rows are locked by the updates themselves, and the
+        # balances before are the balances after less the lines (one round trip fewer than locking first).
+        txn_id, balances = _post(uow, type, lines, description=description, reference=reference)
+        after = Balance(user_id=user_id, available=balances[own[0]], reserved=balances[own[1]], updated_at=None)
+        before = Balance(user_id=user_id, available=after.available - available_delta,
+                         reserved=after.reserved - reserved_delta, updated_at=None)
+    else:
+        before = _lock_balance(uow, user_id)
+        txn_id = post(uow, type, lines, description=description, reference=reference)
+        after = Balance(
+            user_id=user_id,
+            available=before.available + available_delta,
+            reserved=before.reserved + reserved_delta,
+            updated_at=None,
+        )
     uow.emit(
         event_type,
         "Balance",
