@@ -2,41 +2,36 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, text
 
-from offerhub.adapters.postgres.schema import event_sequence, events
+from offerhub.adapters.postgres.schema import events
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.ids import new_id
 
+# One round trip: take the counter row lock (the last statement before commit, so sequences follow commit
+# order), reserve n numbers, and insert the events numbered from them.
+_APPEND = text(
+    """
+    WITH seq AS (UPDATE event_sequence SET value = value + :n RETURNING value)
+    INSERT INTO events (id, sequence, type, aggregate_type, aggregate_id, occurred_at, data, request_id)
+    SELECT e.id, seq.value - :n + e.ord, e.type, e.aggregate_type, e.aggregate_id, :now, e.data, :request_id
+    FROM seq, jsonb_to_recordset(CAST(:rows AS jsonb))
+        AS e(ord int, id text, type text, aggregate_type text, aggregate_id text, data jsonb)
+    """
+)
+
 
 def append_events(conn: Connection, pending: Sequence[Any], request_id: str | None) -> None:
-    # Taking the counter row lock here (last statement before commit) orders sequences by commit.
-    last = conn.execute(
-        update(event_sequence).values(value=event_sequence.c.value + len(pending)).returning(
-            event_sequence.c.value
-        )
-    ).scalar_one()
-    first = last - len(pending) + 1
-    now = utcnow()
-    conn.execute(
-        insert(events),
-        [
-            {
-                "id": new_id("evt"),
-                "sequence": first + i,
-                "type": e.type,
-                "aggregate_type": e.aggregate_type,
-                "aggregate_id": e.aggregate_id,
-                "occurred_at": now,
-                "data": e.data,
-                "request_id": request_id,
-            }
-            for i, e in enumerate(pending)
-        ],
-    )
+    rows = [
+        {"ord": i + 1, "id": new_id("evt"), "type": e.type, "aggregate_type": e.aggregate_type,
+         "aggregate_id": e.aggregate_id, "data": e.data}
+        for i, e in enumerate(pending)
+    ]
+    conn.execute(_APPEND, {"n": len(rows), "rows": json.dumps(rows), "now": utcnow(), "request_id": request_id})
 
 
 def sequence_of(conn: Connection, event_id: str) -> int | None:
