@@ -156,3 +156,13 @@ def test_a_lost_deploy_answer_is_recovered_by_deployer_and_engagement(order_in, 
     buyer_wallet = call("GET", f"/api/v1/users/{setup['buyer']['id']}/wallet", key=key).data["publicKey"]
     assert trustless_work().find_contract(buyer_wallet, setup["order"]["id"]) == setup["order"]["escrow"]["contractId"]
     assert trustless_work().find_contract(buyer_wallet, "ord_other") is None
+
+
+def test_a_failed_run_is_in_the_audit_log(order_in, key):
+    setup = order_in("IN_PROGRESS", amount="2.00")
+    order_id = setup["order"]["id"]
+    _fault(key, "release-funds", "error", count=3)
+    assert call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id}).status == 502
+    audit = call("GET", "/api/v1/audit", key=key, query={"resourceId": order_id, "action": "order.release"}).data
+    assert audit[0]["result"] == "FAILURE" and audit[0]["error"]["code"] == "TRUSTLESS_WORK_UNAVAILABLE"
+    assert call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id}).status == 200

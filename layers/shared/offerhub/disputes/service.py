@@ -77,7 +77,7 @@ def open_dispute(ctx: RequestContext, order_id: str, opened_by: str, reason: str
         escrow = escrow_store.of_orders(uow.conn, [order_id])[order_id]
         leased = _try_lease(uow, order_id)
     if leased:
-        with lease.held(ctx, order_id):
+        with lease.running(ctx, order_id, "dispute.freeze"):
             _freeze_on_chain(ctx, order, escrow["contract_id"], opened_by)
     return get_dispute(dispute["id"])
 

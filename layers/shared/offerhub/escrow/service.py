@@ -66,7 +66,7 @@ def create_escrow(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         lease.claim(uow, order_id)
         milestones = order_store.milestones_of(uow.conn, [order_id])[order_id]
     assert escrow is not None
-    with lease.held(ctx, order_id):
+    with lease.running(ctx, order_id, "escrow.deploy"):
         who = parties(ctx, order)
         net = settings().stellar
         result = steps.run(ctx, order_id, Step("deploy", "deploy", "buyer", who.buyer, {
@@ -119,7 +119,7 @@ def fund_escrow(ctx: RequestContext, escrow_id: str) -> dict[str, Any]:
             move_escrow(uow, escrow, FUNDING, catalogue.ESCROW_FUNDING_STARTED,
                         {"contractId": escrow["contract_id"], "amount": format_amount(escrow["amount"])})
         lease.claim(uow, order["id"])
-    with lease.held(ctx, order["id"]):
+    with lease.running(ctx, order["id"], "escrow.fund"):
         buyer = user_signer(ctx, order["buyer_id"])
         result = steps.run(ctx, order["id"], Step("fund", "fund-escrow", "buyer", buyer, {
             "contractId": escrow["contract_id"], "signer": buyer.public_key, "amount": order["amount"]},
@@ -182,7 +182,7 @@ def complete_milestone(ctx: RequestContext, order_id: str, ref: str) -> dict[str
         index = milestone_index(order, milestones, ref)
         escrow = store.of_orders(uow.conn, [order_id])[order_id]
         lease.claim(uow, order_id)
-    with lease.held(ctx, order_id):
+    with lease.running(ctx, order_id, "escrow.milestone_complete"):
         seller = user_signer(ctx, order["seller_id"])
         result = steps.run(ctx, order_id, milestone_status_step(escrow["contract_id"], seller, index))
         with transaction(ctx) as uow:

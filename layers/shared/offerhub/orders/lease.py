@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, transaction
+from offerhub.audit.service import record_failure
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import Conflict
+from offerhub.core.errors import Conflict, OfferHubError
 from offerhub.orders import store
 
 # Longer than any run can take (a function's timeout); a crashed run's lease expires after this.
@@ -22,10 +23,14 @@ def claim(uow: UnitOfWork, order_id: str) -> None:
 
 
 @contextmanager
-def held(ctx: RequestContext, order_id: str) -> Iterator[None]:
-    """Drop the lease claimed by the caller when the run ends, however it ends."""
+def running(ctx: RequestContext, order_id: str, action: str) -> Iterator[None]:
+    """The on-chain run of `action` on an order whose lease the caller claimed: a refusal or a rail failure
+    is written to the audit log (the order stays resumable), and the lease is dropped however it ends."""
     try:
         yield
+    except OfferHubError as exc:
+        record_failure(ctx, action, "Order", order_id, exc)
+        raise
     finally:
         with transaction(ctx) as uow:
             store.drop_lease(uow.conn, order_id)

@@ -48,7 +48,7 @@ def release(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         escrow = _escrow_of(uow, order_id)
         positions = [m["position"] for m in order_store.milestones_of(uow.conn, [order_id])[order_id]]
         lease.claim(uow, order_id)
-    with lease.held(ctx, order_id):
+    with lease.running(ctx, order_id, "order.release"):
         who = escrow_service.parties(ctx, order)
         contract = escrow["contract_id"]
         for step in escrow_service.milestone_steps(order, contract, who, positions):
@@ -73,7 +73,7 @@ def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
         _request(uow, order, states.REFUND_REQUESTED, catalogue.ORDER_REFUND_REQUESTED, "refund", {"reason": reason})
         escrow = _escrow_of(uow, order_id)
         lease.claim(uow, order_id)
-    with lease.held(ctx, order_id):
+    with lease.running(ctx, order_id, "order.refund"):
         who = escrow_service.parties(ctx, order)
         _dispute_and_resolve(ctx, order, escrow, who, opener=who.buyer,
                              shares=[(who.buyer.public_key, order["amount"])])
@@ -125,7 +125,7 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
                                    {"requestedBy": ctx.actor.id, "disputeId": dispute_id})
         escrow = _escrow_of(uow, order["id"])
         lease.claim(uow, order["id"])
-    with lease.held(ctx, order["id"]):
+    with lease.running(ctx, order["id"], "dispute.resolve"):
         who = escrow_service.parties(ctx, order)
         opener = who.buyer if dispute["opened_by"] == "BUYER" else who.seller
         shares = [(who.seller.public_key, release_amount), (who.buyer.public_key, refund_amount)]
