@@ -176,3 +176,21 @@ def test_the_per_wallet_scan_credits_once_and_agrees_with_the_network_scan(new_u
     assert call("GET", f"/api/v1/balance/{users[0]['id']}", key=key).data["available"] == "1.50"
     assert scan(ctx, mode="network").credited == 0  # the other mode finds nothing new to credit
     assert call("GET", f"/api/v1/balance/{users[0]['id']}", key=key).data["available"] == "1.50"
+
+
+def test_the_reconciliation_flags_a_ledger_that_differs_from_the_chain(new_user, key):
+    from offerhub.core.context import RequestContext
+    from offerhub.wallets.sync import check_next_batch
+
+    honest, adjusted = new_user(), new_user()
+    call("POST", f"/api/v1/balance/{adjusted['id']}/credit", key=key, body={"amount": "5.00", "reason": "goodwill"})
+    flagged: set[str] = set()
+    wraps = 0
+    while wraps < 2:  # batches walk the wallets in id order and wrap round: two wraps make a full pass
+        result = check_next_batch(RequestContext(request_id="t"))
+        flagged |= set(result["flagged"])
+        wraps += result["checked"] < 50
+    assert adjusted["id"] in flagged and honest["id"] not in flagged
+    audit = call("GET", "/api/v1/audit", key=key, query={"resourceId": adjusted["id"],
+                                                         "action": "balance.discrepancy"}).data
+    assert audit[0]["after"]["difference"] == "-5.00"

@@ -1,5 +1,6 @@
-"""The reconciliation's escrow part: orders left mid-way (a step failed or timed out, a function died)
-are finished from their recorded steps, exactly as a retried request would finish them."""
+"""The reconciliation: orders left mid-way (a step failed or timed out, a function died) are finished
+from their recorded steps, exactly as a retried request would finish them; then the next batch of users'
+ledger balances is compared with their wallets (wallets/sync.check_next_batch)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,7 @@ def finish_interrupted(ctx: RequestContext, *, limit: int = 20) -> dict[str, Any
         except OfferHubError as exc:  # still failing: the next run tries again
             logger.warning("order not finished yet", extra={"orderId": order_id, "code": exc.code})
             failed.append(order_id)
-    return {"checked": len(order_ids), "finished": finished, "failed": failed}
+    from offerhub.wallets.sync import check_next_batch
+
+    return {"checked": len(order_ids), "finished": finished, "failed": failed,
+            "balances": check_next_batch(ctx)}

@@ -42,6 +42,14 @@ def by_public_keys(conn: Connection, public_keys: set[str]) -> dict[str, dict[st
     return {r["public_key"]: dict(r) for r in rows}
 
 
+def user_ids_after(conn: Connection, wallet_id: str, limit: int) -> list[tuple[str, str]]:
+    """(wallet id, user id) of user wallets after `wallet_id` in id order."""
+    rows = conn.execute(select(wallets.c.id, wallets.c.user_id)
+                        .where(wallets.c.kind == "USER", wallets.c.id > wallet_id)
+                        .order_by(wallets.c.id).limit(limit))
+    return [(r.id, r.user_id) for r in rows]
+
+
 def claim_for_scan(conn: Connection, batch: int) -> list[dict[str, Any]]:
     """The next batch of user wallets to scan, least recently scanned first, stamped so that the next
     run (or an overlapping one: SKIP LOCKED) takes the following batch."""
