@@ -57,8 +57,8 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def measure(call: Callable[[], Any], n: int = WARM_CALLS) -> dict[str, float]:
-    for _ in range(WARMUP_CALLS):
+def measure(call: Callable[[], Any], n: int = WARM_CALLS, warmup: int = WARMUP_CALLS) -> dict[str, float]:
+    for _ in range(warmup):
         call()
     samples = []
     for _ in range(n):
@@ -194,17 +194,10 @@ def run(database_url: str, master: str) -> None:
                                                  body={"orderId": next(releasable)}))
         assert result.status == 200, result.body
 
-    for _ in range(RELEASE_WARMUP):
-        release()
-    samples = []
-    for _ in range(RELEASE_CALLS):
-        t0 = time.perf_counter()
-        release()
-        samples.append((time.perf_counter() - t0) * 1000)
+    m = measure(release, n=RELEASE_CALLS, warmup=RELEASE_WARMUP)
     print(f"\nFull release through the sandbox rails ({RELEASE_CALLS} orders: 3 Trustless Work transactions each,")
     print("  built, checked, signed with KMS-sealed keys, recorded, submitted; then the settlement)")
-    print(f"  {'POST /resolution/release':<26} {percentile(samples, 50):>8.2f} {percentile(samples, 99):>8.2f} "
-          f"{statistics.fmean(samples):>8.2f}")
+    print(f"  {'POST /resolution/release':<26} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['mean']:>8.2f}")
     bench_monitor(key)
 
 

@@ -8,6 +8,7 @@ milestone: the release needs every milestone approved.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -168,7 +169,7 @@ def dispute_step(contract_id: str, opener: Signer, role: str) -> Step:
                                                     or (e.get("flags") or {}).get("resolved")))
 
 
-def flag(name: str) -> Any:
+def flag(name: str) -> Callable[[dict[str, Any]], bool]:
     """`applied` predicate: the contract shows the flag (released, disputed, resolved)."""
     return lambda escrow: bool((escrow.get("flags") or {}).get(name))
 

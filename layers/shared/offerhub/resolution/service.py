@@ -153,7 +153,8 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
             return view(uow.conn, dispute_store.get(uow.conn, dispute_id))
 
 
-def _dispute_and_resolve(ctx: RequestContext, order: dict[str, Any], escrow: dict[str, Any], who: Any, *,
+def _dispute_and_resolve(ctx: RequestContext, order: dict[str, Any], escrow: dict[str, Any],
+                         who: escrow_service.Parties, *,
                          opener: Signer, shares: list[tuple[str, Decimal]]) -> None:
     contract = escrow["contract_id"]
     steps.run(ctx, order["id"], escrow_service.dispute_step(contract, opener,
