@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from offerhub.adapters.postgres.schema import ledger_accounts, ledger_entries, ledger_transactions
@@ -46,6 +47,20 @@ def balance_of(conn: Connection, code: str) -> Decimal | None:
     ).scalar_one_or_none()
 
 
+# One round trip: the transaction row and its lines (amounts travel as decimal strings, never floats).
+_INSERT_TRANSACTION = text(
+    """
+    WITH t AS (
+        INSERT INTO ledger_transactions (id, type, description, reference, request_id, actor_id, created_at)
+        VALUES (:id, :type, :description, :reference, :request_id, :actor_id, :now) RETURNING id
+    )
+    INSERT INTO ledger_entries (transaction_id, account_code, amount, balance_after, created_at)
+    SELECT t.id, e.code, e.amount, e.balance_after, :now
+    FROM t, jsonb_to_recordset(CAST(:lines AS jsonb)) AS e(code text, amount numeric, balance_after numeric)
+    """
+)
+
+
 def insert_transaction(
     conn: Connection,
     *,
@@ -57,21 +72,12 @@ def insert_transaction(
     actor_id: str | None,
     lines: Sequence[tuple[str, Decimal, Decimal]],
 ) -> None:
-    now = utcnow()
-    conn.execute(
-        insert(ledger_transactions).values(
-            id=txn_id, type=type, description=description, reference=reference,
-            request_id=request_id, actor_id=actor_id, created_at=now,
-        )
-    )
-    conn.execute(
-        insert(ledger_entries),
-        [
-            {"transaction_id": txn_id, "account_code": code, "amount": amount, "balance_after": after,
-             "created_at": now}
-            for code, amount, after in lines
-        ],
-    )
+    conn.execute(_INSERT_TRANSACTION, {
+        "id": txn_id, "type": type, "description": description, "reference": reference,
+        "request_id": request_id, "actor_id": actor_id, "now": utcnow(),
+        "lines": json.dumps([{"code": code, "amount": str(amount), "balance_after": str(after)}
+                             for code, amount, after in lines]),
+    })
 
 
 def accounts_of(conn: Connection, codes: Sequence[str], *, for_update: bool = False) -> dict[str, Any]:
