@@ -143,6 +143,10 @@ def test_resolution_resolve_with_amounts_full_refund(order_in, key):
     order = setup["order"]
     dispute = call("POST", "/api/v1/disputes", key=key, body={"orderId": order["id"], "openedBy": "SELLER",
                                                                "reason": "OTHER"}).data
+    for bad in (("0.00", "0.00"), ("0.00", "19.99"), ("20.01", "0.00")):  # must add up to the order amount
+        refused = call("POST", "/api/v1/resolution/resolve", key=key,
+                       body={"disputeId": dispute["id"], "releaseAmount": bad[0], "refundAmount": bad[1]})
+        assert refused.status == 400 and refused.error_code == "INVALID_AMOUNT", refused.body
     result = call("POST", "/api/v1/resolution/resolve", key=key,
                   body={"disputeId": dispute["id"], "releaseAmount": "0.00", "refundAmount": "20.00"})
     assert result.status == 200, result.body

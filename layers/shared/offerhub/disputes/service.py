@@ -142,10 +142,13 @@ def resolve(ctx: RequestContext, dispute_id: str, decision: str, release_amount:
         order = order_store.get(conn, row["order_id"])
     assert order is not None
     amount = order["amount"]
-    if decision == resolution.FULL_RELEASE:
-        shares = (amount, Decimal("0.00"))
-    elif decision == resolution.FULL_REFUND:
-        shares = (Decimal("0.00"), amount)
+    if decision in (resolution.FULL_RELEASE, resolution.FULL_REFUND):
+        shares = (amount, Decimal("0.00")) if decision == resolution.FULL_RELEASE else (Decimal("0.00"), amount)
+        given = (release_amount, refund_amount)
+        if any(g is not None and g != implied for g, implied in zip(given, shares, strict=True)):
+            raise InvalidAmount(f"{decision} pays the whole order to one side: releaseAmount and refundAmount, "
+                                "when given, must be the order amount and 0.00", code="INVALID_AMOUNT",
+                                details={"orderAmount": format_amount(amount)})
     else:
         if release_amount is None or refund_amount is None:
             raise InvalidAmount("SPLIT needs releaseAmount and refundAmount", code="INVALID_AMOUNT",
