@@ -50,33 +50,46 @@ def run(ctx: RequestContext, order_id: str, step: Step) -> dict[str, Any]:
         if finished is not None:
             return finished
     tw = trustless_work()
-    signed_xdr, tx_hash = _sign(tw.build(step.action, step.body), step)
+    try:
+        unsigned = tw.build(step.action, step.body)
+    except ProviderError:
+        # Refused: if the contract already shows this step's effect (done by an envelope we lost track
+        # of), the step is done; otherwise the refusal stands.
+        if _applied_on_chain(step):
+            return _confirm(ctx, order_id, step, {"byState": True})
+        raise
+    signed_xdr, tx_hash = _sign(unsigned, step)
     with transaction(ctx) as uow:
         store.record_submission(uow.conn, order_id, step.key, step.role, tx_hash, signed_xdr)
     result = tw.send_transaction(signed_xdr)
-    return _confirm(ctx, order_id, step.key, {**_public_result(result), "txHash": tx_hash})
+    return _confirm(ctx, order_id, step, {**_public_result(result), "txHash": tx_hash})
 
 
 def _finish_submitted(ctx: RequestContext, order_id: str, step: Step, existing: dict[str, Any]) -> dict | None:
     try:
         result = trustless_work().send_transaction(existing["signed_xdr"])
-        return _confirm(ctx, order_id, step.key, {**_public_result(result), "txHash": existing["tx_hash"]})
+        return _confirm(ctx, order_id, step, {**_public_result(result), "txHash": existing["tx_hash"]})
     except ProviderTimeout:
         raise
     except ProviderError:
         landed = horizon().transaction(existing["tx_hash"])
         if landed is not None and landed.get("successful"):
-            return _confirm(ctx, order_id, step.key, {"txHash": existing["tx_hash"]})
-        if step.contract_id and step.applied:
-            escrow = trustless_work().escrow(step.contract_id)
-            if escrow is not None and step.applied(escrow):
-                return _confirm(ctx, order_id, step.key, {"txHash": existing["tx_hash"], "byState": True})
+            return _confirm(ctx, order_id, step, {"txHash": existing["tx_hash"]})
+        if _applied_on_chain(step):
+            return _confirm(ctx, order_id, step, {"txHash": existing["tx_hash"], "byState": True})
         return None  # it never landed and the contract does not show it: build and sign again
 
 
-def _confirm(ctx: RequestContext, order_id: str, key: str, result: dict[str, Any]) -> dict[str, Any]:
+def _applied_on_chain(step: Step) -> bool:
+    if not (step.contract_id and step.applied):
+        return False
+    escrow = trustless_work().escrow(step.contract_id)
+    return escrow is not None and step.applied(escrow)
+
+
+def _confirm(ctx: RequestContext, order_id: str, step: Step, result: dict[str, Any]) -> dict[str, Any]:
     with transaction(ctx) as uow:
-        store.confirm(uow.conn, order_id, key, result)
+        store.confirm(uow.conn, order_id, step.key, step.role, result)
     return result
 
 

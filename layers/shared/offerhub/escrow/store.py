@@ -54,6 +54,11 @@ def record_submission(conn: Connection, order_id: str, key: str, signer: str, tx
                  .on_conflict_do_update(index_elements=["order_id", "step"], set_=values))
 
 
-def confirm(conn: Connection, order_id: str, key: str, result: dict[str, Any]) -> None:
-    conn.execute(update(rail_steps).where(rail_steps.c.order_id == order_id, rail_steps.c.step == key)
-                 .values(status="CONFIRMED", result=result, updated_at=utcnow()))
+def confirm(conn: Connection, order_id: str, key: str, signer: str, result: dict[str, Any]) -> None:
+    """Mark the step done; a step confirmed from the contract's state alone may have no row yet."""
+    now = utcnow()
+    conn.execute(pg_insert(rail_steps)
+                 .values(order_id=order_id, step=key, signer=signer, tx_hash=result.get("txHash", ""),
+                         signed_xdr="", status="CONFIRMED", result=result, created_at=now, updated_at=now)
+                 .on_conflict_do_update(index_elements=["order_id", "step"],
+                                        set_={"status": "CONFIRMED", "result": result, "updated_at": now}))
