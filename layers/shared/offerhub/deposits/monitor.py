@@ -14,7 +14,8 @@ Either way a run stops after a fixed number of pages, so its time is bounded wha
 next run carries on from the cursors. A payment is credited by operation id (a transaction with two
 payments to one wallet credits both), in the same transaction as its ledger lines and its event, so the
 two modes can even be switched without crediting anything twice. Amounts are credited in whole cents
-(Stellar has 7 decimals); sub-cent dust stays in the wallet and is reported by the balance sync.
+(Stellar has 7 decimals); the sub-cent rest is carried per wallet and credited when it makes a cent, so a
+user's ledger balance is always their wallet's USDC rounded down to the cent.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from offerhub.wallets import store as wallet_store
 from offerhub.wallets.service import MONITOR_CURSOR
 
 STELLAR = accounts.external("stellar")
+STROOPS = 10_000_000
 WALLET_BATCH = 50
 PAGES_PER_WALLET = 2
 
@@ -121,13 +123,18 @@ def _credit(uow: UnitOfWork, deposits: list[tuple[dict[str, Any], dict[str, Any]
     seen = store.already_credited(uow.conn, [record["id"] for _, record in deposits])
     credited = 0
     for wallet, record in deposits:
-        amount = Decimal(record["amount"]).quantize(CENT, rounding=ROUND_DOWN)
-        if record["id"] in seen or amount <= 0:  # credited before, or dust below one cent
+        if record["id"] in seen:
             continue
-        change = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR, description="Stellar USDC deposit",
-                               reference=record["id"])
+        exact = Decimal(record["amount"])
+        amount = exact.quantize(CENT, rounding=ROUND_DOWN)
+        # The sub-cent rest joins the wallet's carried dust; once that makes a whole cent, it is credited too.
+        amount += wallet_store.carry_dust(uow.conn, wallet["user_id"], int((exact - amount) * STROOPS))
+        transaction_id = None
+        if amount > 0:
+            transaction_id = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR,
+                                           description="Stellar USDC deposit", reference=record["id"]).transaction_id
+            credited += 1
         store.claim(uow.conn, operation_id=record["id"], tx_hash=record["transaction_hash"], wallet_id=wallet["id"],
-                    user_id=wallet["user_id"], amount=amount, ledger_transaction_id=change.transaction_id)
+                    user_id=wallet["user_id"], amount=amount, ledger_transaction_id=transaction_id)
         seen.add(record["id"])
-        credited += 1
     return credited

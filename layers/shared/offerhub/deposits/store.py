@@ -33,7 +33,7 @@ def save_cursor(conn: Connection, name: str, cursor: str) -> None:
 
 
 def claim(conn: Connection, *, operation_id: str, tx_hash: str, wallet_id: str, user_id: str, amount: Decimal,
-          ledger_transaction_id: str) -> bool:
+          ledger_transaction_id: str | None) -> bool:
     """Record a credited operation; False when it was credited before (the unique key is the guard)."""
     result = conn.execute(
         pg_insert(stellar_deposits)

@@ -3,19 +3,21 @@
 On every payout (a release, or each share of a dispute resolution) the contract takes Trustless Work's
 0.3% and the platform fee from the gross share, each truncated to the stroop (1e-7), and pays the rest
 to the receiver. The ledger keeps cents: the receiver is credited the chain amount rounded down to the
-cent, the platform fee likewise, and Trustless Work's line takes the remainder, so every transaction
-still sums to zero and a wallet never holds less than its ledger balance (at most sub-cent dust more).
+cent, plus any whole cent their wallet's carried dust now adds up to (wallets/store.carry_dust); the
+platform fee likewise rounded down; Trustless Work's line takes the remainder. Every transaction still sums
+to zero, and a user's ledger balance is always their wallet's USDC rounded down to the cent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork
 from offerhub.core.money import CENT, format_amount
 from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
+from offerhub.wallets import store as wallet_store
 
 STROOPS = 10_000_000
 TRUSTLESS_FEE_BPS = 30
@@ -28,6 +30,7 @@ class Payout:
     net: Decimal
     platform_fee: Decimal
     provider_fee: Decimal
+    net_dust_stroops: int = 0  # what the receiver gets on chain beyond `net`, below one cent
 
     def to_public(self) -> dict[str, str]:
         return {"gross": format_amount(self.gross), "net": format_amount(self.net),
@@ -38,12 +41,17 @@ def payout(gross: Decimal, platform_fee_percent: Decimal) -> Payout:
     stroops = int(gross * STROOPS)
     provider = stroops * TRUSTLESS_FEE_BPS // 10_000
     platform = stroops * int(platform_fee_percent * 100) // 10_000
-    net = (Decimal(stroops - provider - platform) / STROOPS).quantize(CENT, rounding=ROUND_DOWN)
+    net_stroops = stroops - provider - platform
+    net = (Decimal(net_stroops) / STROOPS).quantize(CENT, rounding=ROUND_DOWN)
     platform_fee = (Decimal(platform) / STROOPS).quantize(CENT, rounding=ROUND_DOWN)
-    return Payout(gross=gross, net=net, platform_fee=platform_fee, provider_fee=gross - net - platform_fee)
+    return Payout(gross=gross, net=net, platform_fee=platform_fee, provider_fee=gross - net - platform_fee,
+                  net_dust_stroops=net_stroops - int(net * STROOPS))
 
 
-def pay_share(uow: UnitOfWork, order_id: str, user_id: str, share: Payout, *, description: str) -> None:
+def pay_share(uow: UnitOfWork, order_id: str, user_id: str, share: Payout, *, description: str) -> Payout:
+    """Post the share; returns it as posted (the receiver's carried dust may have added a cent)."""
+    cents = wallet_store.carry_dust(uow.conn, user_id, share.net_dust_stroops)
+    share = replace(share, net=share.net + cents, provider_fee=share.provider_fee - cents, net_dust_stroops=0)
     escrow = accounts.order_escrow(order_id)
     if share.net > 0:
         ledger.credit(uow, user_id, share.net, source=escrow, description=description, reference=order_id)
@@ -52,3 +60,4 @@ def pay_share(uow: UnitOfWork, order_id: str, user_id: str, share: Payout, *, de
     if fees:
         ledger.post(uow, "ESCROW_FEES", [(escrow, -sum((a for _, a in fees), Decimal(0))), *fees],
                     description=f"fees on {description}", reference=order_id)
+    return share

@@ -60,7 +60,7 @@ def release(ctx: RequestContext, order_id: str) -> dict[str, Any]:
             order = lock_order(uow, order_id)
             states.require_status(order, [states.RELEASE_REQUESTED], "settle the release of")
             share = payout(order["amount"], escrow["platform_fee_percent"])
-            pay_share(uow, order_id, order["seller_id"], share, description=f"release of order {order_id}")
+            share = pay_share(uow, order_id, order["seller_id"], share, description=f"release of order {order_id}")
             _complete_milestones(uow, order_id)
             _close(uow, order, escrow, outcome=states.OUTCOME_RELEASED, payouts={"seller": share.to_public()})
             return views.order(uow.conn, order_store.get(uow.conn, order_id))
@@ -81,7 +81,7 @@ def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
             order = lock_order(uow, order_id)
             states.require_status(order, [states.REFUND_REQUESTED], "settle the refund of")
             share = payout(order["amount"], escrow["platform_fee_percent"])
-            pay_share(uow, order_id, order["buyer_id"], share, description=f"refund of order {order_id}")
+            share = pay_share(uow, order_id, order["buyer_id"], share, description=f"refund of order {order_id}")
             _close(uow, order, escrow, outcome=states.OUTCOME_REFUNDED, payouts={"buyer": share.to_public()})
             return views.order(uow.conn, order_store.get(uow.conn, order_id))
 
@@ -137,7 +137,8 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
                                           ("buyer", order["buyer_id"], refund_amount)):
                 if amount > 0:
                     share = payout(amount, escrow["platform_fee_percent"])
-                    pay_share(uow, order["id"], user_id, share, description=f"dispute {dispute_id} ({role} share)")
+                    share = pay_share(uow, order["id"], user_id, share,
+                                      description=f"dispute {dispute_id} ({role} share)")
                     payouts[role] = share.to_public()
             outcome = {FULL_RELEASE: states.OUTCOME_RELEASED, FULL_REFUND: states.OUTCOME_REFUNDED,
                        SPLIT: states.OUTCOME_SPLIT}[decision]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -68,6 +69,23 @@ def lock_scan_cursor(conn: Connection, wallet_id: str) -> str | None:
 
 def save_scan_cursor(conn: Connection, wallet_id: str, cursor: str | None) -> None:
     conn.execute(update(wallets).where(wallets.c.id == wallet_id).values(payments_cursor=cursor))
+
+
+STROOPS_PER_CENT = 100_000
+
+
+def carry_dust(conn: Connection, user_id: str, stroops: int) -> Decimal:
+    """Add sub-cent USDC the user's wallet received beyond what the ledger credited; returns the whole cents
+    the carried dust now makes (to credit now), keeping the rest. Locks the wallet row till commit."""
+    if stroops <= 0:
+        return Decimal("0.00")
+    carried = conn.execute(select(wallets.c.dust_stroops).where(wallets.c.user_id == user_id).with_for_update()
+                           ).scalar()
+    if carried is None:  # no wallet (not crypto mode): nothing to carry
+        return Decimal("0.00")
+    cents, rest = divmod(carried + stroops, STROOPS_PER_CENT)
+    conn.execute(update(wallets).where(wallets.c.user_id == user_id).values(dust_stroops=rest))
+    return Decimal(cents) / 100
 
 
 def mark_ready(conn: Connection, wallet_id: str) -> None:

@@ -136,6 +136,7 @@ wallets = Table(
     Column("status", Text, nullable=False),
     Column("payments_cursor", Text),
     Column("scanned_at", Timestamp),
+    Column("dust_stroops", BigInteger, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
 )
@@ -148,7 +149,7 @@ stellar_deposits = Table(
     Column("wallet_id", Text, nullable=False),
     Column("user_id", Text, nullable=False),
     Column("amount", Money, nullable=False),
-    Column("ledger_transaction_id", Text, nullable=False),
+    Column("ledger_transaction_id", Text),
     Column("created_at", Timestamp, nullable=False),
 )
 

@@ -26,6 +26,8 @@ CREATE TABLE wallets (
     -- MONITOR_SCAN=wallets: where this wallet's own payment history was read up to, and when.
     payments_cursor  text,
     scanned_at       timestamptz,
+    -- USDC the wallet holds beyond its ledger balance, below one cent (Stellar has 7 decimals, the ledger 2).
+    dust_stroops     bigint NOT NULL DEFAULT 0 CHECK (dust_stroops >= 0 AND dust_stroops < 100000),
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     CHECK ((kind = 'USER') = (user_id IS NOT NULL))
@@ -39,8 +41,9 @@ CREATE TABLE stellar_deposits (
     transaction_hash  text NOT NULL,
     wallet_id         text NOT NULL REFERENCES wallets (id),
     user_id           text NOT NULL REFERENCES users (id),
-    amount            numeric(20, 2) NOT NULL CHECK (amount > 0),
-    ledger_transaction_id text NOT NULL,
+    amount            numeric(20, 2) NOT NULL CHECK (amount >= 0),
+    -- null when the payment was below one cent: it only added to the wallet's carried dust
+    ledger_transaction_id text,
     created_at        timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX stellar_deposits_user ON stellar_deposits (user_id, created_at DESC);
