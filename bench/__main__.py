@@ -139,13 +139,13 @@ def run(database_url: str, master: str) -> None:
         "migrate": {},
     }
     print(f"Cold start: fresh process, import + first request (median of {COLD_SAMPLES})")
-    print(f"  {'function':<10} {'import ms':>10} {'total ms':>10}  budget {COLD_BUDGET_MS:.0f} ms")
+    print(f"  {'function':<14} {'import ms':>10} {'total ms':>10}  budget {COLD_BUDGET_MS:.0f} ms")
     for name, event in first_requests.items():
         runs = [cold_start(name, event) for _ in range(COLD_SAMPLES)]
         imp = statistics.median(r["import_ms"] for r in runs)
         total = statistics.median(r["total_ms"] for r in runs)
         verdict = "PASS" if total <= COLD_BUDGET_MS else "OVER"
-        print(f"  {name:<10} {imp:>10.0f} {total:>10.0f}  {verdict}")
+        print(f"  {name:<14} {imp:>10.0f} {total:>10.0f}  {verdict}")
 
     from offerhub.core.context import RequestContext
     from offerhub.orders import service as orders
