@@ -4,8 +4,9 @@ On every payout (a release, or each share of a dispute resolution) the contract 
 0.3% and the platform fee from the gross share, each truncated to the stroop (1e-7), and pays the rest
 to the receiver. The ledger keeps cents: the receiver is credited the chain amount rounded down to the
 cent, plus any whole cent their wallet's carried dust now adds up to (wallets/store.carry_dust); the
-platform fee likewise rounded down; Trustless Work's line takes the remainder. Every transaction still sums
-to zero, and a user's ledger balance is always their wallet's USDC rounded down to the cent.
+platform fee likewise, with the platform wallet's dust; Trustless Work's line takes the remainder. Every
+transaction still sums to zero; a user's ledger balance is always their wallet's USDC rounded down to the
+cent, and `platform:fees` the platform wallet's.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Payout:
     platform_fee: Decimal
     provider_fee: Decimal
     net_dust_stroops: int = 0  # what the receiver gets on chain beyond `net`, below one cent
+    platform_dust_stroops: int = 0  # likewise for the platform wallet beyond `platform_fee`
 
     def to_public(self) -> dict[str, str]:
         return {"gross": format_amount(self.gross), "net": format_amount(self.net),
@@ -45,19 +47,26 @@ def payout(gross: Decimal, platform_fee_percent: Decimal) -> Payout:
     net = (Decimal(net_stroops) / STROOPS).quantize(CENT, rounding=ROUND_DOWN)
     platform_fee = (Decimal(platform) / STROOPS).quantize(CENT, rounding=ROUND_DOWN)
     return Payout(gross=gross, net=net, platform_fee=platform_fee, provider_fee=gross - net - platform_fee,
-                  net_dust_stroops=net_stroops - int(net * STROOPS))
+                  net_dust_stroops=net_stroops - int(net * STROOPS),
+                  platform_dust_stroops=platform - int(platform_fee * STROOPS))
 
 
 def pay_share(uow: UnitOfWork, order_id: str, user_id: str, share: Payout, *, description: str) -> Payout:
-    """Post the share; returns it as posted (the receiver's carried dust may have added a cent)."""
-    cents = wallet_store.carry_dust(uow.conn, user_id, share.net_dust_stroops)
-    share = replace(share, net=share.net + cents, provider_fee=share.provider_fee - cents, net_dust_stroops=0)
+    """Post the share; returns it as posted (carried dust may have added a cent to the receiver's net or to
+    the platform fee, taken from Trustless Work's remainder line)."""
+    to_receiver = wallet_store.carry_dust(uow.conn, user_id, share.net_dust_stroops)
+    to_platform = wallet_store.carry_dust(uow.conn, None, share.platform_dust_stroops)
+    share = replace(share, net=share.net + to_receiver, platform_fee=share.platform_fee + to_platform,
+                    provider_fee=share.provider_fee - to_receiver - to_platform, net_dust_stroops=0,
+                    platform_dust_stroops=0)
     escrow = accounts.order_escrow(order_id)
     if share.net > 0:
         ledger.credit(uow, user_id, share.net, source=escrow, description=description, reference=order_id)
-    fees = [(accounts.platform_fees(), share.platform_fee), (TRUSTLESS_WORK, share.provider_fee)]
-    fees = [(account, amount) for account, amount in fees if amount > 0]
-    if fees:
-        ledger.post(uow, "ESCROW_FEES", [(escrow, -sum((a for _, a in fees), Decimal(0))), *fees],
-                    description=f"fees on {description}", reference=order_id)
+    # Trustless Work's line can be negative by a carried cent (an external account may go below zero).
+    fees = [(account, amount) for account, amount in ((accounts.platform_fees(), share.platform_fee),
+                                                      (TRUSTLESS_WORK, share.provider_fee)) if amount != 0]
+    from_escrow = sum((amount for _, amount in fees), Decimal(0))
+    lines = ([(escrow, -from_escrow)] if from_escrow else []) + fees
+    if len(lines) >= 2:
+        ledger.post(uow, "ESCROW_FEES", lines, description=f"fees on {description}", reference=order_id)
     return share

@@ -74,17 +74,18 @@ def save_scan_cursor(conn: Connection, wallet_id: str, cursor: str | None) -> No
 STROOPS_PER_CENT = 100_000
 
 
-def carry_dust(conn: Connection, user_id: str, stroops: int) -> Decimal:
-    """Add sub-cent USDC the user's wallet received beyond what the ledger credited; returns the whole cents
-    the carried dust now makes (to credit now), keeping the rest. Locks the wallet row till commit."""
+def carry_dust(conn: Connection, owner: str | None, stroops: int) -> Decimal:
+    """Add sub-cent USDC a wallet received beyond what the ledger credited (owner: a user id, or None for
+    the platform wallet); returns the whole cents the carried dust now makes (to credit now) and keeps the
+    rest. Locks the wallet row till commit."""
     if stroops <= 0:
         return Decimal("0.00")
-    carried = conn.execute(select(wallets.c.dust_stroops).where(wallets.c.user_id == user_id).with_for_update()
-                           ).scalar()
-    if carried is None:  # no wallet (not crypto mode): nothing to carry
+    which = wallets.c.user_id == owner if owner is not None else wallets.c.kind == "PLATFORM"
+    carried = conn.execute(select(wallets.c.dust_stroops).where(which).with_for_update()).scalar()
+    if carried is None:  # no such wallet (not crypto mode): nothing to carry
         return Decimal("0.00")
     cents, rest = divmod(carried + stroops, STROOPS_PER_CENT)
-    conn.execute(update(wallets).where(wallets.c.user_id == user_id).values(dust_stroops=rest))
+    conn.execute(update(wallets).where(which).values(dust_stroops=rest))
     return Decimal(cents) / 100
 
 

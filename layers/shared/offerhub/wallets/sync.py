@@ -53,6 +53,28 @@ def check_next_batch(ctx: RequestContext, batch: int = CHECK_BATCH) -> dict[str,
     return {"checked": len(users), "flagged": flagged}
 
 
+def check_platform(ctx: RequestContext) -> dict[str, Any]:
+    """`platform:fees` against the platform wallet: every platform fee is paid there and nothing else is."""
+    from offerhub.adapters.postgres.unit_of_work import read_only
+    from offerhub.ledger import store as ledger_store
+    from offerhub.ledger.accounts import platform_fees
+    from offerhub.stellar.horizon import horizon
+
+    with read_only() as conn:
+        wallet = wallet_store.platform(conn)
+        fees = ledger_store.balance_of(conn, platform_fees().code) or Decimal("0.00")
+    if wallet is None:
+        return {"checked": False}
+    usdc = horizon().balances(wallet["public_key"])["usdc"] or Decimal(0)
+    difference = usdc.quantize(CENT, rounding=ROUND_DOWN) - fees
+    result = {"ledger": format_amount(fees), "chain": f"{usdc:.7f}", "difference": format_amount(difference),
+              "inSync": difference == 0}
+    if difference:
+        with transaction(ctx) as uow:
+            record(uow, "balance.discrepancy", "PlatformFees", wallet["id"], after=result)
+    return {"checked": True, **result}
+
+
 def compare(user_id: str) -> dict[str, Any]:
     balance = ledger.get_balance(user_id)
     usdc = chain_usdc(user_id)
