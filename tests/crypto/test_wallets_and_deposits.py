@@ -47,15 +47,20 @@ def test_a_new_user_gets_an_active_wallet_whose_secret_never_leaves_the_layer(ne
 
 def test_a_sealed_secret_opens_only_with_its_own_encryption_context(new_user):
     import pytest
-    from cryptography.exceptions import InvalidTag
 
     from offerhub.adapters.aws.kms import KmsEnvelope
+    from offerhub.core.errors import ServiceUnavailable
 
     sealer = KmsEnvelope("alias/offerhub-test-wallets")
-    wrapped, sealed = sealer.seal(b"SECRET", {"walletId": "wal_a", "owner": "usr_a"})
-    assert sealer.open(wrapped, sealed, {"walletId": "wal_a", "owner": "usr_a"}) == b"SECRET"
-    with pytest.raises((InvalidTag, Exception)):
-        sealer.open(wrapped, sealed, {"walletId": "wal_b", "owner": "usr_a"})
+    context = {"walletId": "wal_a", "owner": "usr_a"}
+    wrapped, sealed = sealer.seal(b"SECRET", context)
+    assert sealer.open(wrapped, sealed, context) == b"SECRET"
+    other_wrapped, _ = sealer.seal(b"OTHER", context)
+    for attempt in ((wrapped, sealed, {"walletId": "wal_b", "owner": "usr_a"}),  # KMS refuses the context
+                    (other_wrapped, sealed, context)):  # another wallet's data key: AES-GCM refuses
+        with pytest.raises(ServiceUnavailable) as refused:  # a 503 for the client, never a 500
+            sealer.open(*attempt)
+        assert refused.value.code == "WALLET_KEY_UNAVAILABLE"
 
 
 def test_a_deposit_is_credited_once_and_the_ledger_matches_the_chain(new_user, key):

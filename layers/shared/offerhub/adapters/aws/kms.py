@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
+
+from offerhub.core.errors import ServiceUnavailable
+from offerhub.observability import logger
 
 NONCE_BYTES = 12
 
@@ -38,14 +43,37 @@ class KmsEnvelope:
         """Returns (wrapped data key, nonce + ciphertext). The plaintext data key is dropped at once."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        key = self.client.generate_data_key(KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=context)
+        with _kms_failures():
+            key = self.client.generate_data_key(KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=context)
         nonce = os.urandom(NONCE_BYTES)
         sealed = nonce + AESGCM(key["Plaintext"]).encrypt(nonce, plaintext, _associated_data(context))
         return key["CiphertextBlob"], sealed
 
     def open(self, wrapped_key: bytes, sealed: bytes, context: dict[str, str]) -> bytes:
+        from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        key = self.client.decrypt(CiphertextBlob=wrapped_key, KeyId=self._key_id, EncryptionContext=context)
-        return AESGCM(key["Plaintext"]).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
-                                                _associated_data(context))
+        with _kms_failures():
+            key = self.client.decrypt(CiphertextBlob=wrapped_key, KeyId=self._key_id, EncryptionContext=context)
+            try:
+                return AESGCM(key["Plaintext"]).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
+                                                        _associated_data(context))
+            except InvalidTag as exc:
+                raise SealedSecretRefused("the sealed secret does not open with its context") from exc
+
+
+class SealedSecretRefused(Exception):
+    pass
+
+
+@contextmanager
+def _kms_failures() -> Iterator[None]:
+    """KMS refusing or failing (throttling, a disabled key, a secret sealed under another key) is an outage of
+    the wallet key, answered 503, never a 500; the details go to the log, not to the client."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (ClientError, BotoCoreError, SealedSecretRefused) as exc:
+        logger.error("wallet key operation failed", extra={"error": type(exc).__name__})
+        raise ServiceUnavailable("the wallet key is unavailable; retry later", code="WALLET_KEY_UNAVAILABLE") from exc
