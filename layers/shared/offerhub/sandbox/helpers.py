@@ -36,9 +36,13 @@ def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = _http().post(_control_url() + path, json=body)
     except httpx.HTTPError as exc:
         raise ProviderError("the sandbox rails are unreachable", code="SANDBOX_UNAVAILABLE") from exc
-    if response.status_code >= 500:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 500 or not isinstance(body, dict):
         raise ProviderError("the sandbox rails failed", code="SANDBOX_UNAVAILABLE")
-    return {"status": response.status_code, "body": response.json()}
+    return {"status": response.status_code, "body": body}
 
 
 def deposit(user_id: str, amount: Decimal) -> dict[str, Any]:
