@@ -170,3 +170,36 @@ def test_a_failed_run_is_in_the_audit_log(order_in, key):
     audit = call("GET", "/api/v1/audit", key=key, query={"resourceId": order_id, "action": "order.release"}).data
     assert audit[0]["result"] == "FAILURE" and audit[0]["error"]["code"] == "TRUSTLESS_WORK_UNAVAILABLE"
     assert call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id}).status == 200
+
+
+def test_settlements_with_the_same_parties_in_opposite_roles_run_concurrently(funded_user, key):
+    """Two disputes between A and B (A buys from B, B buys from A) split at the same moment. Both resolutions
+    are signed by the platform wallet, so they race for its sequence number (the loser rebuilds), and their
+    settlements touch the same wallets in opposite roles (locked in id order: no deadlock). Both settle, and
+    both users stay in sync with their wallets."""
+    a, b = funded_user("50.00"), funded_user("50.00")
+    disputes = []
+    for buyer, seller in ((a, b), (b, a)):
+        order = call("POST", "/api/v1/orders", key=key, body={"buyerId": buyer["id"], "sellerId": seller["id"],
+                                                              "amount": "20.00", "title": "x"}).data["id"]
+        call("POST", f"/api/v1/orders/{order}/reserve", key=key)
+        escrow = call("POST", "/api/v1/escrow", key=key, body={"orderId": order}).data["id"]
+        call("POST", f"/api/v1/escrow/{escrow}/fund", key=key)
+        disputes.append(call("POST", "/api/v1/disputes", key=key, body={"orderId": order, "openedBy": "BUYER",
+                                                                       "reason": "OTHER"}).data["id"])
+    results: list = []
+    barrier = threading.Barrier(2)
+
+    def resolve(dispute_id: str) -> None:
+        barrier.wait()
+        results.append(call("POST", f"/api/v1/disputes/{dispute_id}/resolve", key=key,
+                            body={"decision": "SPLIT", "releaseAmount": "7.77", "refundAmount": "12.23"}))
+
+    threads = [threading.Thread(target=resolve, args=(d,)) for d in disputes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status for r in results] == [200, 200], [r.body for r in results]
+    for user in (a, b):
+        assert call("POST", f"/api/v1/balance/{user['id']}/sync", key=key).data["inSync"]

@@ -25,6 +25,8 @@ from offerhub.stellar.horizon import horizon
 from offerhub.trustless.client import trustless_work
 from offerhub.wallets.service import Signer
 
+SEQUENCE_ATTEMPTS = 4
+
 
 @dataclass(frozen=True)
 class Step:
@@ -50,19 +52,32 @@ def run(ctx: RequestContext, order_id: str, step: Step) -> dict[str, Any]:
         if finished is not None:
             return finished
     tw = trustless_work()
-    try:
-        unsigned = tw.build(step.action, step.body)
-    except ProviderError:
-        # Refused: if the contract already shows this step's effect (done by an envelope we lost track
-        # of), the step is done; otherwise the refusal stands.
-        if _applied_on_chain(step):
-            return _confirm(ctx, order_id, step, {"byState": True})
-        raise
-    signed_xdr, tx_hash = _sign(unsigned, step)
-    with transaction(ctx) as uow:
-        store.record_submission(uow.conn, order_id, step.key, step.role, tx_hash, signed_xdr)
-    result = tw.send_transaction(signed_xdr)
-    return _confirm(ctx, order_id, step, {**_public_result(result), "txHash": tx_hash})
+    for attempt in range(1, SEQUENCE_ATTEMPTS + 1):
+        try:
+            unsigned = tw.build(step.action, step.body)
+        except ProviderError:
+            # Refused: if the contract already shows this step's effect (done by an envelope we lost track
+            # of), the step is done; otherwise the refusal stands.
+            if _applied_on_chain(step):
+                return _confirm(ctx, order_id, step, {"byState": True})
+            raise
+        signed_xdr, tx_hash = _sign(unsigned, step)
+        with transaction(ctx) as uow:
+            store.record_submission(uow.conn, order_id, step.key, step.role, tx_hash, signed_xdr)
+        try:
+            result = tw.send_transaction(signed_xdr)
+        except ProviderError as exc:
+            # Another transaction from the same account (the platform wallet signs every resolution; a buyer
+            # may have several orders) took this sequence number first. Ours cannot land: build again.
+            if attempt < SEQUENCE_ATTEMPTS and _lost_sequence_race(exc):
+                continue
+            raise
+        return _confirm(ctx, order_id, step, {**_public_result(result), "txHash": tx_hash})
+    raise AssertionError("unreachable")
+
+
+def _lost_sequence_race(exc: ProviderError) -> bool:
+    return "tx_bad_seq" in str(exc.details)
 
 
 def _finish_submitted(ctx: RequestContext, order_id: str, step: Step, existing: dict[str, Any]) -> dict | None:

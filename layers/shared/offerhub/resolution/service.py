@@ -29,6 +29,7 @@ from offerhub.events import catalogue
 from offerhub.orders import lease, states, views
 from offerhub.orders import store as order_store
 from offerhub.orders.service import lock_order, transition
+from offerhub.wallets import store as wallet_store
 from offerhub.wallets.service import Signer
 
 FULL_RELEASE, FULL_REFUND, SPLIT = "FULL_RELEASE", "FULL_REFUND", "SPLIT"
@@ -59,6 +60,7 @@ def release(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         with transaction(ctx) as uow:
             order = lock_order(uow, order_id)
             states.require_status(order, [states.RELEASE_REQUESTED], "settle the release of")
+            wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
             share = payout(order["amount"], escrow["platform_fee_percent"])
             share = pay_share(uow, order_id, order["seller_id"], share, description=f"release of order {order_id}")
             _complete_milestones(uow, order_id)
@@ -80,6 +82,7 @@ def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
         with transaction(ctx) as uow:
             order = lock_order(uow, order_id)
             states.require_status(order, [states.REFUND_REQUESTED], "settle the refund of")
+            wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
             share = payout(order["amount"], escrow["platform_fee_percent"])
             share = pay_share(uow, order_id, order["buyer_id"], share, description=f"refund of order {order_id}")
             _close(uow, order, escrow, outcome=states.OUTCOME_REFUNDED, payouts={"buyer": share.to_public()})
@@ -132,6 +135,7 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
         _dispute_and_resolve(ctx, order, escrow, who, opener=opener, shares=[s for s in shares if s[1] > 0])
         with transaction(ctx) as uow:
             order = lock_order(uow, order["id"])
+            wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
             payouts: dict[str, Any] = {}
             for role, user_id, amount in (("seller", order["seller_id"], release_amount),
                                           ("buyer", order["buyer_id"], refund_amount)):

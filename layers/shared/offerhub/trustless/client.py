@@ -115,6 +115,8 @@ class TrustlessWork:
         provider_code = body.get("code") or body.get("error") or "UNKNOWN"
         details = {"path": path, "providerStatus": response.status_code, "providerCode": str(provider_code),
                    "providerMessage": str(body.get("detail") or body.get("message") or "")[:500]}
+        if isinstance(body.get("extensions"), dict) and body["extensions"]:
+            details["providerExtensions"] = body["extensions"]
         if response.status_code >= 500 or response.status_code == 429:
             raise ProviderError("Trustless Work is unavailable", code="TRUSTLESS_WORK_UNAVAILABLE", details=details)
         raise ProviderError("Trustless Work refused the request", code="TRUSTLESS_WORK_ERROR", details=details)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from offerhub.adapters.postgres.schema import wallets
@@ -72,6 +72,13 @@ def save_scan_cursor(conn: Connection, wallet_id: str, cursor: str | None) -> No
 
 
 STROOPS_PER_CENT = 100_000
+
+
+def lock_for_settlement(conn: Connection, user_ids: list[str]) -> None:
+    """Lock the parties' wallets and the platform's, in id order, before a payout touches any of them: two
+    settlements with the same parties in opposite roles then queue instead of deadlocking."""
+    conn.execute(select(wallets.c.id).where(or_(wallets.c.user_id.in_(user_ids), wallets.c.kind == "PLATFORM"))
+                 .order_by(wallets.c.id).with_for_update()).all()
 
 
 def carry_dust(conn: Connection, owner: str | None, stroops: int) -> Decimal:
