@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -29,14 +30,22 @@ def load_module(code_uri: str, module_file: str = "app") -> ModuleType:
     put_layer_on_path()
     folder = (ROOT / code_uri).resolve()
     module_name = "offerhub_fn_" + folder.name
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, folder / f"{module_file}.py")
-        assert spec and spec.loader, f"no handler module in {folder}"
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+    with _loading:  # callers on several threads must not see a module that is still executing
+        module = sys.modules.get(module_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, folder / f"{module_file}.py")
+            assert spec and spec.loader, f"no handler module in {folder}"
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
     return module
+
+
+_loading = threading.RLock()
 
 
 def load_handler(code_uri: str, handler: str = "app.handler") -> Handler:

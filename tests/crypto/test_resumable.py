@@ -203,3 +203,34 @@ def test_settlements_with_the_same_parties_in_opposite_roles_run_concurrently(fu
     assert [r.status for r in results] == [200, 200], [r.body for r in results]
     for user in (a, b):
         assert call("POST", f"/api/v1/balance/{user['id']}/sync", key=key).data["inSync"]
+
+
+def test_one_buyer_releasing_many_orders_at_once(funded_user, key):
+    """Every release is signed by the same buyer: their transactions race for one account's sequence
+    numbers, and every release still completes, each seller paid once."""
+    buyer = funded_user("60.00")
+    sellers = [funded_user() for _ in range(5)]
+    orders = []
+    for seller in sellers:
+        order = call("POST", "/api/v1/orders", key=key, body={"buyerId": buyer["id"], "sellerId": seller["id"],
+                                                              "amount": "10.00", "title": "x"}).data["id"]
+        call("POST", f"/api/v1/orders/{order}/reserve", key=key)
+        escrow = call("POST", "/api/v1/escrow", key=key, body={"orderId": order}).data["id"]
+        call("POST", f"/api/v1/escrow/{escrow}/fund", key=key)
+        orders.append(order)
+    results: list = []
+    barrier = threading.Barrier(len(orders))
+
+    def release(order_id: str) -> None:
+        barrier.wait()
+        results.append(call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id}))
+
+    threads = [threading.Thread(target=release, args=(o,)) for o in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status for r in results] == [200] * len(orders), [r.body for r in results if r.status != 200]
+    for seller in sellers:
+        assert call("GET", f"/api/v1/balance/{seller['id']}", key=key).data["available"] == "9.87"
+    assert call("POST", f"/api/v1/balance/{buyer['id']}/sync", key=key).data["inSync"]

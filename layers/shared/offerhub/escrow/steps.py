@@ -12,6 +12,8 @@ number rules make the old and new envelopes mutually exclusive on chain). Nothin
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,7 @@ from offerhub.stellar.horizon import horizon
 from offerhub.trustless.client import trustless_work
 from offerhub.wallets.service import Signer
 
-SEQUENCE_ATTEMPTS = 4
+SEQUENCE_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def run(ctx: RequestContext, order_id: str, step: Step) -> dict[str, Any]:
             # Another transaction from the same account (the platform wallet signs every resolution; a buyer
             # may have several orders) took this sequence number first. Ours cannot land: build again.
             if attempt < SEQUENCE_ATTEMPTS and _lost_sequence_race(exc):
+                time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter, not a secret
                 continue
             raise
         return _confirm(ctx, order_id, step, {**_public_result(result), "txHash": tx_hash})
