@@ -169,10 +169,16 @@ def test_the_per_wallet_scan_credits_once_and_agrees_with_the_network_scan(new_u
     users = [new_user() for _ in range(3)]
     for i, user in enumerate(users):
         call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": user["id"], "amount": f"{i + 1}.00"})
+    def balances() -> list[str]:
+        return [call("GET", f"/api/v1/balance/{u['id']}", key=key).data["available"] for u in users]
+
     first = scan(ctx, mode="wallets")
-    assert first.mode == "wallets" and first.wallets >= 3 and first.credited >= 3
-    assert [call("GET", f"/api/v1/balance/{u['id']}", key=key).data["available"] for u in users] == \
-        ["1.00", "2.00", "3.00"]
+    assert first.mode == "wallets" and 0 < first.wallets <= 50 and first.pages >= first.wallets  # one bounded batch
+    for _ in range(100):  # a batch of 50 per run, least recently scanned first, until these come round
+        if balances() == ["1.00", "2.00", "3.00"]:
+            break
+        scan(ctx, mode="wallets")
+    assert balances() == ["1.00", "2.00", "3.00"]
     call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": users[0]["id"], "amount": "0.50"})
     for _ in range(100):  # batches of 50, least recently scanned first: it comes round to this wallet
         scan(ctx, mode="wallets")

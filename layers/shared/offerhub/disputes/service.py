@@ -27,6 +27,7 @@ from offerhub.escrow.service import dispute_step
 from offerhub.events import catalogue
 from offerhub.observability import logger
 from offerhub.orders import lease, states
+from offerhub.orders import store as order_store
 from offerhub.orders.service import lock_order, transition
 from offerhub.resolution import service as resolution
 from offerhub.wallets.service import user_signer
@@ -137,8 +138,6 @@ def resolve(ctx: RequestContext, dispute_id: str, decision: str, release_amount:
         row = store.get(conn, dispute_id) if looks_like(dispute_id, "dsp") else None
         if row is None:
             raise NotFound(f"dispute {dispute_id} not found", code="DISPUTE_NOT_FOUND")
-        from offerhub.orders import store as order_store
-
         order = order_store.get(conn, row["order_id"])
     assert order is not None
     amount = order["amount"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from offerhub.adapters.postgres.schema import newest_first_page, order_milestones, orders
+from offerhub.adapters.postgres.schema import disputes, escrows, newest_first_page, order_milestones, orders
 from offerhub.core.clock import utcnow
 from offerhub.orders.states import (
     DISPUTED,
@@ -100,8 +100,6 @@ def interrupted(conn: Connection, limit: int) -> list[str]:
     """Orders a run left half done, with no live run now (for the reconciliation): a requested release or
     refund, an escrow being deployed or funded, a dispute being settled. Open disputes and escrows not yet
     funded are waiting for a person, not for us, and are not listed."""
-    from offerhub.adapters.postgres.schema import disputes, escrows
-
     settling = select(disputes.c.id).where(disputes.c.order_id == orders.c.id, disputes.c.status == "RESOLVING")
     funding = select(escrows.c.id).where(escrows.c.order_id == orders.c.id, escrows.c.status == "FUNDING")
     rows = conn.execute(

@@ -12,6 +12,7 @@ from offerhub.core.errors import OfferHubError
 from offerhub.observability import logger
 from offerhub.orders import store as order_store
 from offerhub.resolution.service import resume
+from offerhub.wallets.sync import check_next_batch, check_platform
 
 
 def finish_interrupted(ctx: RequestContext, *, limit: int = 20) -> dict[str, Any]:
@@ -25,7 +26,5 @@ def finish_interrupted(ctx: RequestContext, *, limit: int = 20) -> dict[str, Any
         except OfferHubError as exc:  # still failing: the next run tries again
             logger.warning("order not finished yet", extra={"orderId": order_id, "code": exc.code})
             failed.append(order_id)
-    from offerhub.wallets.sync import check_next_batch, check_platform
-
     return {"checked": len(order_ids), "finished": finished, "failed": failed,
             "balances": check_next_batch(ctx), "platformFees": check_platform(ctx)}

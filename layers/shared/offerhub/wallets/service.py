@@ -18,6 +18,7 @@ from offerhub.core.clock import iso
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import NotFound, ProviderError, ProviderTimeout, ServiceUnavailable
 from offerhub.core.ids import looks_like, new_id
+from offerhub.deposits import store as deposit_store
 from offerhub.events import catalogue
 from offerhub.observability import logger
 from offerhub.stellar.horizon import USDC, horizon
@@ -83,8 +84,6 @@ def _activate(ctx: RequestContext, row: dict[str, Any], secret: str | None = Non
 def _ensure_monitor_cursor(ctx: RequestContext) -> None:
     """The deposit monitor scans from a point before the first wallet existed: set it once, before any
     wallet is created, so no deposit to any wallet can fall before it."""
-    from offerhub.deposits import store as deposit_store
-
     with read_only() as conn:
         if deposit_store.cursor_exists(conn, MONITOR_CURSOR):
             return

@@ -8,12 +8,16 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from offerhub.adapters.postgres.unit_of_work import transaction
+from offerhub.adapters.postgres.unit_of_work import read_only, transaction
 from offerhub.audit.service import record
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.context import RequestContext
 from offerhub.core.money import CENT, format_amount
+from offerhub.deposits import store as cursors
 from offerhub.ledger import service as ledger
+from offerhub.ledger import store as ledger_store
+from offerhub.ledger.accounts import platform_fees
+from offerhub.stellar.horizon import horizon
 from offerhub.wallets import store as wallet_store
 from offerhub.wallets.service import chain_usdc
 
@@ -34,8 +38,6 @@ def check_next_batch(ctx: RequestContext, batch: int = CHECK_BATCH) -> dict[str,
     every wallet is checked every few runs). A difference is written to the audit log as
     `balance.discrepancy` for a person to look at; nothing is adjusted. A wallet whose order is mid-way
     through an on-chain step can show a transient difference: it is reported, and gone on the next pass."""
-    from offerhub.deposits import store as cursors
-
     with transaction(ctx) as uow:
         cursors.init_cursor(uow.conn, LEDGER_CHECK_CURSOR, "")
         after = cursors.lock_cursor(uow.conn, LEDGER_CHECK_CURSOR)
@@ -55,10 +57,6 @@ def check_next_batch(ctx: RequestContext, batch: int = CHECK_BATCH) -> dict[str,
 
 def check_platform(ctx: RequestContext) -> dict[str, Any]:
     """`platform:fees` against the platform wallet: every platform fee is paid there and nothing else is."""
-    from offerhub.adapters.postgres.unit_of_work import read_only
-    from offerhub.ledger import store as ledger_store
-    from offerhub.ledger.accounts import platform_fees
-    from offerhub.stellar.horizon import horizon
 
     with read_only() as conn:
         wallet = wallet_store.platform(conn)
