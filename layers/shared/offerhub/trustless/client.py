@@ -61,7 +61,8 @@ class TrustlessWork:
 
     def escrow(self, contract_id: str) -> dict[str, Any] | None:
         result = self._request("GET", "/helper/get-escrow-by-contract-ids", params={"contractIds[]": contract_id})
-        return result[0] if isinstance(result, list) and result else None
+        found = result[0] if isinstance(result, list) and result else None
+        return found if isinstance(found, dict) else None
 
     def find_contract(self, deployer: str, engagement_id: str) -> str | None:
         """The contract a deployer created for an engagement (when the deploy answer was lost)."""
