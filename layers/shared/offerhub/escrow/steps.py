@@ -27,7 +27,7 @@ from offerhub.stellar.horizon import horizon
 from offerhub.trustless.client import trustless_work
 from offerhub.wallets.service import Signer
 
-SEQUENCE_ATTEMPTS = 8
+SEQUENCE_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
