@@ -57,15 +57,7 @@ def release(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         steps.run(ctx, order_id, Step("release", "release-funds", "buyer", who.buyer,
                                       {"contractId": contract, "releaseSigner": who.buyer.public_key}, contract,
                                       applied=escrow_service.flag("released")))
-        with transaction(ctx) as uow:
-            order = lock_order(uow, order_id)
-            states.require_status(order, [states.RELEASE_REQUESTED], "settle the release of")
-            wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
-            share = payout(order["amount"], escrow["platform_fee_percent"])
-            share = pay_share(uow, order_id, order["seller_id"], share, description=f"release of order {order_id}")
-            _complete_milestones(uow, order_id)
-            _close(uow, order, escrow, outcome=states.OUTCOME_RELEASED, payouts={"seller": share.to_public()})
-            return views.order(uow.conn, order_store.get(uow.conn, order_id))
+        return _settle_whole(ctx, order_id, escrow, outcome=states.OUTCOME_RELEASED)
 
 
 def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
@@ -79,14 +71,24 @@ def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
         who = escrow_service.parties(ctx, order)
         _dispute_and_resolve(ctx, order, escrow, who, opener=who.buyer,
                              shares=[(who.buyer.public_key, order["amount"])])
-        with transaction(ctx) as uow:
-            order = lock_order(uow, order_id)
-            states.require_status(order, [states.REFUND_REQUESTED], "settle the refund of")
-            wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
-            share = payout(order["amount"], escrow["platform_fee_percent"])
-            share = pay_share(uow, order_id, order["buyer_id"], share, description=f"refund of order {order_id}")
-            _close(uow, order, escrow, outcome=states.OUTCOME_REFUNDED, payouts={"buyer": share.to_public()})
-            return views.order(uow.conn, order_store.get(uow.conn, order_id))
+        return _settle_whole(ctx, order_id, escrow, outcome=states.OUTCOME_REFUNDED)
+
+
+def _settle_whole(ctx: RequestContext, order_id: str, escrow: dict[str, Any], *, outcome: str) -> dict[str, Any]:
+    """The whole escrow to one side, once its on-chain steps are done: ledger lines, states, events, audit."""
+    released = outcome == states.OUTCOME_RELEASED
+    requested, role, what = ((states.RELEASE_REQUESTED, "seller", "release") if released
+                             else (states.REFUND_REQUESTED, "buyer", "refund"))
+    with transaction(ctx) as uow:
+        order = lock_order(uow, order_id)
+        states.require_status(order, [requested], f"settle the {what} of")
+        wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
+        share = pay_share(uow, order_id, order[f"{role}_id"], payout(order["amount"], escrow["platform_fee_percent"]),
+                          description=f"{what} of order {order_id}")
+        if released:
+            _complete_milestones(uow, order_id)
+        _close(uow, order, escrow, outcome=outcome, payouts={role: share.to_public()})
+        return views.order(uow.conn, order_store.get(uow.conn, order_id))
 
 
 def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release_amount: Decimal,
