@@ -21,22 +21,21 @@ user's ledger balance is always their wallet's USDC rounded down to the cent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, transaction
 from offerhub.config import settings
 from offerhub.core.context import RequestContext
-from offerhub.core.money import CENT
 from offerhub.deposits import store
 from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
+from offerhub.stellar.amounts import cents_and_dust, to_stroops
 from offerhub.stellar.horizon import PAGE_LIMIT, USDC, horizon
 from offerhub.wallets import store as wallet_store
 from offerhub.wallets.service import MONITOR_CURSOR
 
 STELLAR = accounts.external("stellar")
-STROOPS = 10_000_000
 WALLET_BATCH = 50
 PAGES_PER_WALLET = 2
 
@@ -125,10 +124,9 @@ def _credit(uow: UnitOfWork, deposits: list[tuple[dict[str, Any], dict[str, Any]
     for wallet, record in deposits:
         if record["id"] in seen:
             continue
-        exact = Decimal(record["amount"])
-        amount = exact.quantize(CENT, rounding=ROUND_DOWN)
+        amount, dust = cents_and_dust(to_stroops(Decimal(record["amount"])))
         # The sub-cent rest joins the wallet's carried dust; once that makes a whole cent, it is credited too.
-        amount += wallet_store.carry_dust(uow.conn, wallet["user_id"], int((exact - amount) * STROOPS))
+        amount += wallet_store.carry_dust(uow.conn, wallet["user_id"], dust)
         transaction_id = None
         if amount > 0:
             transaction_id = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR,

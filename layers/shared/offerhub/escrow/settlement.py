@@ -12,15 +12,15 @@ cent, and `platform:fees` the platform wallet's.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork
-from offerhub.core.money import CENT, format_amount
+from offerhub.core.money import format_amount
 from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
+from offerhub.stellar.amounts import cents_and_dust, to_stroops
 from offerhub.wallets import store as wallet_store
 
-STROOPS = 10_000_000
 TRUSTLESS_FEE_BPS = 30
 TRUSTLESS_WORK = accounts.external("trustless-work")
 
@@ -40,15 +40,13 @@ class Payout:
 
 
 def payout(gross: Decimal, platform_fee_percent: Decimal) -> Payout:
-    stroops = int(gross * STROOPS)
+    stroops = to_stroops(gross)
     provider = stroops * TRUSTLESS_FEE_BPS // 10_000
     platform = stroops * int(platform_fee_percent * 100) // 10_000
-    net_stroops = stroops - provider - platform
-    net = (Decimal(net_stroops) / STROOPS).quantize(CENT, rounding=ROUND_DOWN)
-    platform_fee = (Decimal(platform) / STROOPS).quantize(CENT, rounding=ROUND_DOWN)
+    net, net_dust = cents_and_dust(stroops - provider - platform)
+    platform_fee, platform_dust = cents_and_dust(platform)
     return Payout(gross=gross, net=net, platform_fee=platform_fee, provider_fee=gross - net - platform_fee,
-                  net_dust_stroops=net_stroops - int(net * STROOPS),
-                  platform_dust_stroops=platform - int(platform_fee * STROOPS))
+                  net_dust_stroops=net_dust, platform_dust_stroops=platform_dust)
 
 
 def pay_share(uow: UnitOfWork, order_id: str, user_id: str, share: Payout, *, description: str) -> Payout:

@@ -1,8 +1,8 @@
 """The Horizon adapter. Everything that talks to the Stellar network goes through here (stellar-sdk,
 imported lazily: only functions that touch the chain pay for it).
 
-Amounts on Stellar have 7 decimals; the product's money has 2. `usdc_balance` returns the exact chain
-amount; callers decide how cents relate to it.
+Amounts come back exactly as the chain has them (7 decimals); `offerhub.stellar.amounts` relates them
+to the product's cents.
 """
 
 from __future__ import annotations
@@ -102,10 +102,6 @@ class Horizon:
             b.get("asset_code") == USDC and b.get("asset_issuer") == self.net.usdc_issuer for b in found["balances"])
         if not trusts:
             self.submit(secret, lambda b: b.append_change_trust_op(asset=self.usdc))
-
-    def pay_usdc(self, secret: str, destination: str, amount: Decimal) -> dict[str, Any]:
-        return self.submit(secret, lambda b: b.append_payment_op(destination=destination, asset=self.usdc,
-                                                                  amount=str(amount)))
 
     def submit(self, secret: str, build: Any) -> dict[str, Any]:
         from stellar_sdk import Keypair, TransactionBuilder

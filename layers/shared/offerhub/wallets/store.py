@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from offerhub.adapters.postgres.schema import wallets
 from offerhub.core.clock import utcnow
+from offerhub.stellar.amounts import cents_and_dust
 
 
 def insert_if_new(conn: Connection, row: dict[str, Any]) -> dict[str, Any] | None:
@@ -71,9 +72,6 @@ def save_scan_cursor(conn: Connection, wallet_id: str, cursor: str | None) -> No
     conn.execute(update(wallets).where(wallets.c.id == wallet_id).values(payments_cursor=cursor))
 
 
-STROOPS_PER_CENT = 100_000
-
-
 def lock_for_settlement(conn: Connection, user_ids: list[str]) -> None:
     """Lock the parties' wallets and the platform's, in id order, before a payout touches any of them: two
     settlements with the same parties in opposite roles then queue instead of deadlocking."""
@@ -91,9 +89,9 @@ def carry_dust(conn: Connection, owner: str | None, stroops: int) -> Decimal:
     carried = conn.execute(select(wallets.c.dust_stroops).where(which).with_for_update()).scalar()
     if carried is None:  # no such wallet (not crypto mode): nothing to carry
         return Decimal("0.00")
-    cents, rest = divmod(carried + stroops, STROOPS_PER_CENT)
+    cents, rest = cents_and_dust(carried + stroops)
     conn.execute(update(wallets).where(which).values(dust_stroops=rest))
-    return Decimal(cents) / 100
+    return cents
 
 
 def mark_ready(conn: Connection, wallet_id: str) -> None:

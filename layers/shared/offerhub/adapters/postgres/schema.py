@@ -116,14 +116,6 @@ events = Table(
     Column("published_at", Timestamp),
 )
 
-event_sequence = Table(
-    "event_sequence",
-    metadata,
-    Column("id", Boolean, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
-
-
 wallets = Table(
     "wallets",
     metadata,
