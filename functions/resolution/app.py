@@ -48,8 +48,7 @@ async def refund(request: Request, body: Refund, ctx: Annotated[RequestContext, 
 async def resolve(request: Request, body: Resolve, ctx: Annotated[RequestContext, Depends(require("support"))]):
     release_amount = parse_amount(body.releaseAmount, field="releaseAmount", allow_zero=True)
     refund_amount = parse_amount(body.refundAmount, field="refundAmount", allow_zero=True)
-    decision = disputes.decision_for(release_amount, refund_amount)
-    return ok(request, disputes.resolve(ctx, body.disputeId, decision, release_amount, refund_amount, body.note))
+    return ok(request, disputes.resolve_by_amounts(ctx, body.disputeId, release_amount, refund_amount, body.note))
 
 
 app = create_api(router, title="resolution")

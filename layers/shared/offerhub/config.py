@@ -31,9 +31,7 @@ class StellarSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StellarSettings:
-        network = env.get("STELLAR_NETWORK", "testnet")
-        if network not in NETWORKS:
-            raise RuntimeError("STELLAR_NETWORK must be testnet or mainnet")
+        network = _choice(env, "STELLAR_NETWORK", tuple(NETWORKS), "testnet")
         passphrase, horizon, issuer, friendbot = NETWORKS[network]
         return cls(
             network=network,
@@ -72,12 +70,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
-        api_key_env = env.get("API_KEY_ENV", "test")
-        provider = env.get("PAYMENT_PROVIDER", "crypto")
-        if api_key_env not in ("live", "test"):
-            raise RuntimeError("API_KEY_ENV must be live or test")
-        if provider not in ("crypto", "airtm"):
-            raise RuntimeError("PAYMENT_PROVIDER must be crypto or airtm")
+        stellar = StellarSettings.from_env(env)
         return cls(
             database_url=env.get("DATABASE_URL") or None,
             database_secret_arn=env.get("DATABASE_SECRET_ARN") or None,
@@ -88,13 +81,13 @@ class Settings:
             db_max_overflow=int(env.get("DB_MAX_OVERFLOW", "0")),
             master_key=env.get("OFFERHUB_MASTER_KEY") or None,
             master_key_secret_arn=env.get("OFFERHUB_MASTER_KEY_SECRET_ARN") or None,
-            api_key_env=api_key_env,
+            api_key_env=_choice(env, "API_KEY_ENV", ("live", "test"), "test"),
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
             idempotency_ttl_seconds=int(env.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
             wallet_kms_key_id=env.get("WALLET_KMS_KEY_ID") or None,
-            payment_provider=provider,
-            stellar=StellarSettings.from_env(env),
-            trustless_api_url=env.get("TRUSTLESS_API_URL") or TRUSTLESS_URLS[env.get("STELLAR_NETWORK", "testnet")],
+            payment_provider=_choice(env, "PAYMENT_PROVIDER", ("crypto", "airtm"), "crypto"),
+            stellar=stellar,
+            trustless_api_url=env.get("TRUSTLESS_API_URL") or TRUSTLESS_URLS[stellar.network],
             trustless_api_key=env.get("TRUSTLESS_API_KEY") or None,
             trustless_api_key_secret_arn=env.get("TRUSTLESS_API_KEY_SECRET_ARN") or None,
             trustless_timeout_seconds=float(env.get("TRUSTLESS_TIMEOUT_SECONDS", "30")),

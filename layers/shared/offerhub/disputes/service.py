@@ -158,10 +158,13 @@ def resolve(ctx: RequestContext, dispute_id: str, decision: str, release_amount:
     return resolution.resolve_dispute(ctx, dispute_id, decision, shares[0], shares[1], note)
 
 
-def decision_for(release_amount: Decimal, refund_amount: Decimal) -> str:
+def resolve_by_amounts(ctx: RequestContext, dispute_id: str, release_amount: Decimal, refund_amount: Decimal,
+                       note: str | None) -> dict[str, Any]:
     """POST /resolution/resolve gives amounts only: a zero side means a full release or refund."""
     if refund_amount == 0:
-        return resolution.FULL_RELEASE
-    if release_amount == 0:
-        return resolution.FULL_REFUND
-    return resolution.SPLIT
+        decision = resolution.FULL_RELEASE
+    elif release_amount == 0:
+        decision = resolution.FULL_REFUND
+    else:
+        decision = resolution.SPLIT
+    return resolve(ctx, dispute_id, decision, release_amount, refund_amount, note)

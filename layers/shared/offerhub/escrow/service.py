@@ -140,7 +140,7 @@ def fund_escrow(ctx: RequestContext, escrow_id: str) -> dict[str, Any]:
             return _view(store.get(uow.conn, escrow_id))
 
 
-def milestone_steps(order: dict[str, Any], contract_id: str, who: Parties, positions: list[int]) -> list[Step]:
+def milestone_steps(contract_id: str, who: Parties, positions: list[int]) -> list[Step]:
     """The seller marks each milestone completed, the buyer approves it (upstream only ever did index 0)."""
     out: list[Step] = []
     for i in positions:
@@ -164,14 +164,14 @@ def _milestone(escrow: dict[str, Any], index: int) -> dict[str, Any]:
 
 
 def dispute_step(contract_id: str, opener: Signer, role: str) -> Step:
+    """Disputed on chain, or already past that (resolved)."""
     return Step("dispute", "dispute-escrow", role, opener, {"contractId": contract_id, "signer": opener.public_key},
-                contract_id, applied=lambda e: bool((e.get("flags") or {}).get("disputed")
-                                                    or (e.get("flags") or {}).get("resolved")))
+                contract_id, applied=flag("disputed", "resolved"))
 
 
-def flag(name: str) -> Callable[[dict[str, Any]], bool]:
-    """`applied` predicate: the contract shows the flag (released, disputed, resolved)."""
-    return lambda escrow: bool((escrow.get("flags") or {}).get(name))
+def flag(*names: str) -> Callable[[dict[str, Any]], bool]:
+    """`applied` predicate: the contract shows one of these flags (released, disputed, resolved)."""
+    return lambda escrow: any((escrow.get("flags") or {}).get(name) for name in names)
 
 
 def complete_milestone(ctx: RequestContext, order_id: str, ref: str) -> dict[str, Any]:

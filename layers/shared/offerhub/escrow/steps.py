@@ -6,8 +6,10 @@ release, dispute, resolve) is one Trustless Work transaction:
 
 A step already CONFIRMED is skipped. A step left SUBMITTED (a timeout, a crash) is finished by sending
 the same signed envelope again, which cannot land twice; if that is refused, Horizon is asked whether
-the transaction landed, and only if it did not is the step built and signed afresh (same sequence
-number rules make the old and new envelopes mutually exclusive on chain). Nothing is paid twice.
+the transaction landed, then the contract whether it shows the step's effect (`Step.applied`); only if
+neither does is the step built and signed afresh (the old and new envelopes share a sequence number, so at
+most one can land). An envelope that lost the sequence-number race to another transaction of the same
+account is rebuilt at once. Nothing is paid twice.
 """
 
 from __future__ import annotations
@@ -115,10 +117,28 @@ def _public_result(result: dict[str, Any]) -> dict[str, Any]:
     return {k: result[k] for k in ("contractId",) if k in result}
 
 
+def _is_requested_call(tx: Any, step: Step) -> bool:
+    """Only contract calls, from the signer's own account, on the step's contract (any contract: deploy)."""
+    from stellar_sdk import Address, InvokeHostFunction
+
+    if tx.source.account_id != step.signer.public_key or not tx.operations:
+        return False
+    for op in tx.operations:
+        if not isinstance(op, InvokeHostFunction):
+            return False
+        if op.source is not None and op.source.account_id != step.signer.public_key:
+            return False
+        invoke = op.host_function.invoke_contract
+        if step.contract_id is not None and (
+                invoke is None or Address.from_xdr_sc_address(invoke.contract_address).address != step.contract_id):
+            return False
+    return True
+
+
 def _sign(unsigned_xdr: str, step: Step) -> tuple[str, str]:
     """Sign only what we asked for: a contract call from the signer's own account (never a payment a
     compromised provider might slip in), on the configured network."""
-    from stellar_sdk import Address, InvokeHostFunction, Keypair, TransactionEnvelope
+    from stellar_sdk import Keypair, TransactionEnvelope
 
     passphrase = settings().stellar.passphrase
     try:
@@ -126,20 +146,7 @@ def _sign(unsigned_xdr: str, step: Step) -> tuple[str, str]:
     except Exception as exc:
         raise ProviderError("Trustless Work returned a transaction we cannot read",
                             code="TRUSTLESS_WORK_ERROR") from exc
-    tx = envelope.transaction
-    ops = tx.operations
-    expected = True
-    if tx.source.account_id != step.signer.public_key or not ops:
-        expected = False
-    for op in ops:
-        if not isinstance(op, InvokeHostFunction) or (op.source is not None and op.source.account_id !=
-                                                      step.signer.public_key):
-            expected = False
-        elif step.contract_id is not None:
-            invoke = op.host_function.invoke_contract
-            if invoke is None or Address.from_xdr_sc_address(invoke.contract_address).address != step.contract_id:
-                expected = False
-    if not expected:
+    if not _is_requested_call(envelope.transaction, step):
         raise ProviderError("Trustless Work returned a transaction that is not the requested contract call",
                             code="TRUSTLESS_WORK_UNEXPECTED_TRANSACTION", details={"step": step.key})
     envelope.sign(Keypair.from_secret(step.signer.secret))

@@ -30,7 +30,6 @@ from offerhub.orders import lease, states, views
 from offerhub.orders import store as order_store
 from offerhub.orders.service import lock_order, transition
 from offerhub.wallets import store as wallet_store
-from offerhub.wallets.service import Signer
 
 FULL_RELEASE, FULL_REFUND, SPLIT = "FULL_RELEASE", "FULL_REFUND", "SPLIT"
 
@@ -52,7 +51,7 @@ def release(ctx: RequestContext, order_id: str) -> dict[str, Any]:
     with lease.running(ctx, order_id, "order.release"):
         who = escrow_service.parties(ctx, order)
         contract = escrow["contract_id"]
-        for step in escrow_service.milestone_steps(order, contract, who, positions):
+        for step in escrow_service.milestone_steps(contract, who, positions):
             steps.run(ctx, order_id, step)
         steps.run(ctx, order_id, Step("release", "release-funds", "buyer", who.buyer,
                                       {"contractId": contract, "releaseSigner": who.buyer.public_key}, contract,
@@ -69,7 +68,7 @@ def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
         lease.claim(uow, order_id)
     with lease.running(ctx, order_id, "order.refund"):
         who = escrow_service.parties(ctx, order)
-        _dispute_and_resolve(ctx, order, escrow, who, opener=who.buyer,
+        _dispute_and_resolve(ctx, order, escrow, who, opened_by="BUYER",
                              shares=[(who.buyer.public_key, order["amount"])])
         return _settle_whole(ctx, order_id, escrow, outcome=states.OUTCOME_REFUNDED)
 
@@ -117,6 +116,7 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
             dispute_store.update_dispute(uow.conn, dispute_id, status="RESOLVING", decision=decision,
                                          release_amount=release_amount, refund_amount=refund_amount,
                                          decision_note=note, resolved_by=ctx.actor.id)
+            dispute = {**dispute, "resolved_by": ctx.actor.id}
             data = {"disputeId": dispute_id, "orderId": order["id"], "decision": decision,
                     "releaseAmount": format_amount(release_amount), "refundAmount": format_amount(refund_amount)}
             uow.emit(catalogue.DISPUTE_RESOLVING, "Dispute", dispute_id, data)
@@ -132,9 +132,9 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
         lease.claim(uow, order["id"])
     with lease.running(ctx, order["id"], "dispute.resolve"):
         who = escrow_service.parties(ctx, order)
-        opener = who.buyer if dispute["opened_by"] == "BUYER" else who.seller
         shares = [(who.seller.public_key, release_amount), (who.buyer.public_key, refund_amount)]
-        _dispute_and_resolve(ctx, order, escrow, who, opener=opener, shares=[s for s in shares if s[1] > 0])
+        _dispute_and_resolve(ctx, order, escrow, who, opened_by=dispute["opened_by"],
+                             shares=[s for s in shares if s[1] > 0])
         with transaction(ctx) as uow:
             order = lock_order(uow, order["id"])
             wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
@@ -151,8 +151,9 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
             now = utcnow()
             dispute_store.update_dispute(uow.conn, dispute_id, status="RESOLVED", resolved_at=now)
             data = {"disputeId": dispute_id, "orderId": order["id"], "decision": decision, "decisionNote": note,
-                    "resolvedBy": ctx.actor.id, "resolvedAt": iso(now), "sellerAmount": format_amount(release_amount),
-                    "buyerAmount": format_amount(refund_amount), "payouts": payouts}
+                    "resolvedBy": dispute["resolved_by"], "resolvedAt": iso(now),
+                    "sellerAmount": format_amount(release_amount), "buyerAmount": format_amount(refund_amount),
+                    "payouts": payouts}
             uow.emit(catalogue.DISPUTE_RESOLVED, "Dispute", dispute_id, data)
             record(uow, catalogue.DISPUTE_RESOLVED, "Dispute", dispute_id, before={"status": "RESOLVING"},
                    after={"status": "RESOLVED", **data})
@@ -161,11 +162,10 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
 
 
 def _dispute_and_resolve(ctx: RequestContext, order: dict[str, Any], escrow: dict[str, Any],
-                         who: escrow_service.Parties, *,
-                         opener: Signer, shares: list[tuple[str, Decimal]]) -> None:
+                         who: escrow_service.Parties, *, opened_by: str, shares: list[tuple[str, Decimal]]) -> None:
     contract = escrow["contract_id"]
-    steps.run(ctx, order["id"], escrow_service.dispute_step(contract, opener,
-                                                            "buyer" if opener == who.buyer else "seller"))
+    opener = who.buyer if opened_by == "BUYER" else who.seller
+    steps.run(ctx, order["id"], escrow_service.dispute_step(contract, opener, opened_by.lower()))
     steps.run(ctx, order["id"], Step("resolve", "resolve-dispute", "platform", who.platform, {
         "contractId": contract, "disputeResolver": who.platform.public_key,
         "distributions": [{"address": address, "amount": amount} for address, amount in shares]}, contract,
