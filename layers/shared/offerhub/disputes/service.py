@@ -54,11 +54,15 @@ def view(conn: Connection, row: dict[str, Any] | None, *, with_comments: bool = 
     return out
 
 
-def lock_dispute(uow: UnitOfWork, dispute_id: str) -> dict[str, Any]:
-    row = store.get(uow.conn, dispute_id, for_update=True) if looks_like(dispute_id, "dsp") else None
+def _found(conn: Connection, dispute_id: str, *, for_update: bool = False) -> dict[str, Any]:
+    row = store.get(conn, dispute_id, for_update=for_update) if looks_like(dispute_id, "dsp") else None
     if row is None:
         raise NotFound(f"dispute {dispute_id} not found", code="DISPUTE_NOT_FOUND")
     return row
+
+
+def lock_dispute(uow: UnitOfWork, dispute_id: str) -> dict[str, Any]:
+    return _found(uow.conn, dispute_id, for_update=True)
 
 
 def open_dispute(ctx: RequestContext, order_id: str, opened_by: str, reason: str, evidence: list[str]) -> dict:
@@ -101,10 +105,7 @@ def _freeze_on_chain(ctx: RequestContext, order: dict[str, Any], contract_id: st
 
 def get_dispute(dispute_id: str) -> dict[str, Any]:
     with read_only() as conn:
-        row = store.get(conn, dispute_id) if looks_like(dispute_id, "dsp") else None
-        if row is None:
-            raise NotFound(f"dispute {dispute_id} not found", code="DISPUTE_NOT_FOUND")
-        return view(conn, row)
+        return view(conn, _found(conn, dispute_id))
 
 
 def list_disputes(page: PageRequest, *, order_id: str | None, status: str | None, opened_by: str | None) -> Page:
@@ -135,10 +136,7 @@ def resolve(ctx: RequestContext, dispute_id: str, decision: str, release_amount:
             refund_amount: Decimal | None, note: str | None) -> dict[str, Any]:
     """Turn a decision into the two shares, then settle it (resolution.resolve_dispute)."""
     with read_only() as conn:
-        row = store.get(conn, dispute_id) if looks_like(dispute_id, "dsp") else None
-        if row is None:
-            raise NotFound(f"dispute {dispute_id} not found", code="DISPUTE_NOT_FOUND")
-        order = order_store.get(conn, row["order_id"])
+        order = order_store.get(conn, _found(conn, dispute_id)["order_id"])
     assert order is not None
     amount = order["amount"]
     if decision in (resolution.FULL_RELEASE, resolution.FULL_REFUND):

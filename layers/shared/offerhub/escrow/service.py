@@ -104,8 +104,8 @@ def move_escrow(uow: Any, escrow: dict[str, Any], status: str, event: str, data:
     record(uow, event, "Escrow", escrow["id"], before={"status": escrow["status"]}, after=data)
 
 
-def _lock_escrow(uow: Any, escrow_id: str) -> dict[str, Any]:
-    row = store.get(uow.conn, escrow_id, for_update=True) if looks_like(escrow_id, "esc") else None
+def _found(conn: Any, escrow_id: str, *, for_update: bool = False) -> dict[str, Any]:
+    row = store.get(conn, escrow_id, for_update=for_update) if looks_like(escrow_id, "esc") else None
     if row is None:
         raise NotFound(f"escrow {escrow_id} not found", code="ESCROW_NOT_FOUND")
     return row
@@ -113,7 +113,7 @@ def _lock_escrow(uow: Any, escrow_id: str) -> dict[str, Any]:
 
 def fund_escrow(ctx: RequestContext, escrow_id: str) -> dict[str, Any]:
     with transaction(ctx) as uow:
-        escrow = _lock_escrow(uow, escrow_id)
+        escrow = _found(uow.conn, escrow_id, for_update=True)
         order = lock_order(uow, escrow["order_id"])
         states.require_status(order, [states.ESCROW_FUNDING], "fund the escrow of")
         if escrow["status"] == CREATED:
@@ -200,9 +200,7 @@ def complete_milestone(ctx: RequestContext, order_id: str, ref: str) -> dict[str
 
 def get_escrow(escrow_id: str) -> dict[str, Any]:
     with read_only() as conn:
-        row = store.get(conn, escrow_id) if looks_like(escrow_id, "esc") else None
-        if row is None:
-            raise NotFound(f"escrow {escrow_id} not found", code="ESCROW_NOT_FOUND")
+        row = _found(conn, escrow_id)
         rail = store.steps_of(conn, row["order_id"])
     view = _view(row)
     view["steps"] = [{"step": s["step"], "signer": s["signer"], "txHash": s["tx_hash"], "status": s["status"],

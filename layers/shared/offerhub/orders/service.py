@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
@@ -89,19 +90,20 @@ def _duplicate_ref(ref: str, order_id: str | None) -> Conflict:
                     details={"clientOrderRef": ref, **({"orderId": order_id} if order_id else {})})
 
 
-def lock_order(uow: UnitOfWork, order_id: str) -> dict[str, Any]:
-    row = store.get(uow.conn, order_id, for_update=True) if looks_like(order_id, "ord") else None
+def _found(conn: Connection, order_id: str, *, for_update: bool = False) -> dict[str, Any]:
+    row = store.get(conn, order_id, for_update=for_update) if looks_like(order_id, "ord") else None
     if row is None:
         raise NotFound(f"order {order_id} not found", code="ORDER_NOT_FOUND")
     return row
 
 
+def lock_order(uow: UnitOfWork, order_id: str) -> dict[str, Any]:
+    return _found(uow.conn, order_id, for_update=True)
+
+
 def get_order(order_id: str) -> dict[str, Any]:
     with read_only() as conn:
-        row = store.get(conn, order_id) if looks_like(order_id, "ord") else None
-        if row is None:
-            raise NotFound(f"order {order_id} not found", code="ORDER_NOT_FOUND")
-        return views.order(conn, row)
+        return views.order(conn, _found(conn, order_id))
 
 
 def list_orders(page: PageRequest, *, buyer_id: str | None = None, seller_id: str | None = None,
