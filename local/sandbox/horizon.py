@@ -89,18 +89,10 @@ def create_horizon(
         return submit_xdr(chain, xdr, passphrase, resolve_invoke)
 
     async def friendbot_fund(request: Request) -> JSONResponse:
-        from stellar_sdk import Account, TransactionBuilder
-
         address = request.query_params.get("addr", "")
-        source = chain.account(friendbot.public_key)
-        assert source is not None
-        try:
-            tx = (TransactionBuilder(Account(friendbot.public_key, source["sequence"]), passphrase, BASE_FEE)
-                  .append_create_account_op(address, "10000").set_timeout(30).build())
-        except Exception:  # not a valid address: Horizon's friendbot answers 400
-            return problem(400, "Bad Request", "invalid address")
-        tx.sign(friendbot)
-        return submit_xdr(chain, tx.to_xdr(), passphrase)
+        status, body = sign_and_apply(chain, friendbot, passphrase,
+                                      lambda b: b.append_create_account_op(address, "10000"))
+        return JSONResponse(body, status_code=status)
 
     async def transaction(request: Request) -> JSONResponse:
         found = chain.transaction(request.path_params["tx_hash"])
@@ -126,6 +118,23 @@ def _tx_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 Resolver = Callable[[str, Any], Callable[[], list[Any]]]
+
+
+def sign_and_apply(chain: Chain, keypair: Any, passphrase: str, build: Callable[[Any], Any]
+                   ) -> tuple[int, dict[str, Any]]:
+    """A transaction from one of the sandbox's own accounts (friendbot, the USDC issuer), built, signed and
+    applied like any other. Operations that cannot be built (a bad address or amount) answer 400."""
+    from stellar_sdk import Account, TransactionBuilder
+
+    source = chain.account(keypair.public_key)
+    assert source is not None
+    try:
+        tx = build(TransactionBuilder(Account(keypair.public_key, source["sequence"]), passphrase, BASE_FEE)
+                   ).set_timeout(30).build()
+    except Exception:
+        return 400, _problem_body(400, "Bad Request", "The request you sent was invalid in some way.")
+    tx.sign(keypair)
+    return process_envelope(chain, tx.to_xdr(), passphrase)
 
 
 def submit_xdr(chain: Chain, xdr: str, passphrase: str, resolve_invoke: Resolver | None = None) -> JSONResponse:

@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 
 from local.sandbox.chain import STROOPS, Chain
 from local.sandbox.faults import MODES, TARGETS, Faults
-from local.sandbox.horizon import create_horizon, process_envelope
+from local.sandbox.horizon import create_horizon, sign_and_apply
 from local.sandbox.trustless import EscrowContracts, create_trustless
 
 PASSPHRASE = "Test SDF Network ; September 2015"  # the sandbox plays testnet
@@ -55,15 +55,11 @@ class SandboxRails:
 
     def mint(self, destination: str, amount: str) -> dict[str, Any]:
         """A real USDC payment from the issuer, signed and applied like any other transaction."""
-        from stellar_sdk import Account, Asset, TransactionBuilder
+        from stellar_sdk import Asset
 
         issuer = self.keys["usdc_issuer"]
-        source = self.chain.account(issuer.public_key)
-        assert source is not None
-        tx = (TransactionBuilder(Account(issuer.public_key, source["sequence"]), PASSPHRASE, base_fee=100)
-              .append_payment_op(destination, Asset(USDC, issuer.public_key), amount).set_timeout(30).build())
-        tx.sign(issuer)
-        status, body = process_envelope(self.chain, tx.to_xdr(), PASSPHRASE)
+        status, body = sign_and_apply(self.chain, issuer, PASSPHRASE, lambda b: b.append_payment_op(
+            destination, Asset(USDC, issuer.public_key), amount))
         return {"status": status, **body}
 
     def app(self) -> Starlette:

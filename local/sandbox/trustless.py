@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from local.sandbox.chain import STROOPS, Chain, OperationFailed, Payment, from_stroops
+from local.sandbox.chain import Chain, OperationFailed, Payment, from_stroops, to_stroops
 from local.sandbox.faults import Faults
 from local.sandbox.horizon import process_envelope
 from offerhub.trustless.wire import dumps, loads
@@ -95,12 +95,9 @@ def _stroops(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
         raise ContractError("VALIDATION_ERROR", f"{field} must be a number")
     try:
-        amount = Decimal(str(value)) * STROOPS
-    except InvalidOperation:
-        raise ContractError("VALIDATION_ERROR", f"{field} must be a number") from None
-    if amount != amount.to_integral_value():
-        raise ContractError("VALIDATION_ERROR", f"{field} has more than 7 decimals")
-    return int(amount)
+        return to_stroops(str(value))
+    except (InvalidOperation, OperationFailed):
+        raise ContractError("VALIDATION_ERROR", f"{field} must be a number with at most 7 decimals") from None
 
 
 def _human(stroops: int) -> Decimal:
