@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -74,18 +75,19 @@ def invoke(function: str, event: dict[str, Any]) -> Result:
     )
 
 
-ROUTES = {
-    "health": "health", "auth": "auth", "users": "users", "balance": "balance", "audit": "audit",
-    "events": "events", "orders": "orders", "escrow": "escrow", "resolution": "resolution",
-    "disputes": "disputes", "test-helpers": "testhelpers",
-}
+@cache
+def _routes() -> list[tuple[Any, str]]:
+    """(path pattern, function folder) from template.yaml, most specific first, as API Gateway matches."""
+    from local.template import load
+
+    template = load()
+    return [(r.pattern, Path(template.functions[r.function].code_uri).name) for r in template.routes]
 
 
 def function_for(path: str) -> str:
-    """The function API Gateway routes /api/v1/<segment>/... to."""
-    parts = path.split("?")[0].split("/")
-    segment = "wallet" if parts[3] == "users" and len(parts) > 5 and parts[5] == "wallet" else parts[3]
-    return ROUTES.get(segment, segment)
+    """The function API Gateway routes this path to (by template.yaml)."""
+    bare = path.split("?")[0]
+    return next(folder for pattern, folder in _routes() if pattern.match(bare))
 
 
 def call(method: str, path: str, *, key: str | None = None, **kwargs: Any) -> Result:

@@ -187,7 +187,7 @@ def complete_milestone(ctx: RequestContext, order_id: str, ref: str) -> dict[str
         seller = user_signer(ctx, order["seller_id"])
         result = steps.run(ctx, order_id, milestone_status_step(escrow["contract_id"], seller, index))
         with transaction(ctx) as uow:
-            order_store.complete_milestone(uow.conn, order_id, ref)
+            order_store.complete_milestones(uow.conn, order_id, ref)
             milestone = next(m for m in milestones if m["ref"] == ref)
             data = {"escrowId": escrow["id"], "orderId": order_id, "milestoneRef": ref,
                     "milestoneTitle": milestone["title"], "amount": format_amount(milestone["amount"]),

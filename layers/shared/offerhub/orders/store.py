@@ -90,10 +90,13 @@ def milestones_of(conn: Connection, order_ids: list[str]) -> dict[str, list[dict
     return found
 
 
-def complete_milestone(conn: Connection, order_id: str, ref: str) -> None:
-    conn.execute(update(order_milestones)
-                 .where(order_milestones.c.order_id == order_id, order_milestones.c.ref == ref)
-                 .values(status="COMPLETED", completed_at=utcnow()))
+def complete_milestones(conn: Connection, order_id: str, ref: str | None = None) -> None:
+    """Mark one milestone (or, without a ref, every open one) COMPLETED."""
+    query = update(order_milestones).where(order_milestones.c.order_id == order_id,
+                                           order_milestones.c.status == "OPEN")
+    if ref is not None:
+        query = query.where(order_milestones.c.ref == ref)
+    conn.execute(query.values(status="COMPLETED", completed_at=utcnow()))
 
 
 def interrupted(conn: Connection, limit: int) -> list[str]:

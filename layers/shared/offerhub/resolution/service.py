@@ -85,7 +85,7 @@ def _settle_whole(ctx: RequestContext, order_id: str, escrow: dict[str, Any], *,
         share = pay_share(uow, order_id, order[f"{role}_id"], payout(order["amount"], escrow["platform_fee_percent"]),
                           description=f"{what} of order {order_id}")
         if released:
-            _complete_milestones(uow, order_id)
+            order_store.complete_milestones(uow.conn, order_id)
         _close(uow, order, escrow, outcome=outcome, payouts={role: share.to_public()})
         return views.order(uow.conn, order_store.get(uow.conn, order_id))
 
@@ -180,12 +180,6 @@ def _request(uow: UnitOfWork, order: dict[str, Any], target: str, event: str, ac
     states.require_status(order, [states.IN_PROGRESS, target], action)
     transition(uow, order, target, event, {"requestedBy": uow.ctx.actor.id, "requestedAt": iso(utcnow()),
                                            **(data or {})})
-
-
-def _complete_milestones(uow: UnitOfWork, order_id: str) -> None:
-    for m in order_store.milestones_of(uow.conn, [order_id])[order_id]:
-        if m["status"] == "OPEN":
-            order_store.complete_milestone(uow.conn, order_id, m["ref"])
 
 
 def _close(uow: UnitOfWork, order: dict[str, Any], escrow: dict[str, Any], *, outcome: str,
