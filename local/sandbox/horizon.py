@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -231,7 +232,7 @@ def _normalise(op: Any, tx_source: str, tx_hash: str, resolve_invoke: Resolver |
                                           amount=op.amount)
     if isinstance(op, ChangeTrust):
         return "change_trust", SimpleNamespace(source=source, code=op.asset.code, issuer=op.asset.issuer,
-                                               remove=op.limit is not None and float(op.limit) == 0)
+                                               remove=op.limit is not None and Decimal(op.limit) == 0)
     if isinstance(op, InvokeHostFunction) and resolve_invoke is not None:
         return "invoke", SimpleNamespace(source=source, run=resolve_invoke(tx_hash, op))
     raise ValueError(f"operation {type(op).__name__} is not supported by the sandbox")
