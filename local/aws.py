@@ -64,7 +64,33 @@ def provision(template: Template, *, master_key: str, state_dir: Path | None = N
     for logical_id in template.resources_of("AWS::SecretsManager::Secret"):
         value = master_key if "Master" in logical_id else os.urandom(16).hex()
         physical[logical_id] = secrets.create_secret(Name=f"offerhub/local/{logical_id}", SecretString=value)["ARN"]
+    physical.update(_create_queues(template))
     return physical
+
+
+def _create_queues(template: Template) -> dict[str, str]:
+    """The template's queues, dead-letter queues first so a RedrivePolicy can name its target's ARN."""
+    import json
+
+    import boto3
+
+    sqs = boto3.client("sqs")
+    queues = template.resources_of("AWS::SQS::Queue")
+    urls: dict[str, str] = {}
+    arns: dict[str, str] = {}
+    redriven = {lid for lid, r in queues.items() if "RedrivePolicy" in r.get("Properties", {})}
+    for logical_id in sorted(queues, key=lambda lid: lid in redriven):
+        props = queues[logical_id].get("Properties", {})
+        attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arns[target],
+                                                      "maxReceiveCount": int(redrive["maxReceiveCount"])})
+        urls[logical_id] = sqs.create_queue(QueueName=f"offerhub-local-{logical_id}", Attributes=attributes)["QueueUrl"]
+        arns[logical_id] = sqs.get_queue_attributes(QueueUrl=urls[logical_id], AttributeNames=["QueueArn"]
+                                                    )["Attributes"]["QueueArn"]
+    return urls
 
 
 def _keep_key_across_restarts(key_id: str, logical_id: str, state_dir: Path) -> str:

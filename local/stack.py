@@ -1,5 +1,9 @@
-"""`make run`: Postgres, migrations, moto with the template's resources, the sandbox rails (Horizon and
-Trustless Work over one simulated Stellar network), the schedules, and the gateway on PORT.
+"""`make run`: Postgres, migrations, moto with the template's resources (tables, keys, secrets, queues), the
+sandbox rails (Horizon and Trustless Work over one simulated Stellar network, and Airtm), the schedules,
+the SQS pollers that feed queued webhooks to their worker, and the gateway on PORT.
+
+PAYMENT_PROVIDER=airtm runs airtm mode. AIRTM_WEBHOOK_SECRET fixes the Svix secret the sandbox Airtm signs
+its webhooks with (and the ingress checks); otherwise one is generated and printed.
 
 OFFERHUB_RAILS=testnet uses the real Stellar testnet and Trustless Work's dev API instead (set
 TRUSTLESS_API_KEY); the test helpers then answer 404.
@@ -9,6 +13,7 @@ Ctrl-C or SIGTERM stops everything: uvicorn returns, then atexit stops the embed
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -53,12 +58,18 @@ def main() -> None:
     template = tpl.load()
     aws.start_moto(int(os.environ.get("MOTO_PORT") or _free_port()))
     physical = aws.provision(template, master_key=master_key, state_dir=data_dir)
-    os.environ.update(tpl.resolve_env(template, physical))
-    rails_note = _start_rails(data_dir)
+    # The shell wins over the template's parameter defaults (PAYMENT_PROVIDER=airtm make run).
+    os.environ.update({k: v for k, v in tpl.resolve_env(template, physical).items() if k not in os.environ})
+    base = f"http://127.0.0.1:{port}/api/v1"
+    webhook_secret = os.environ.get("AIRTM_WEBHOOK_SECRET") or "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    rails_note = _start_rails(data_dir, webhook_url=f"{base}/webhooks/airtm", webhook_secret=webhook_secret)
     os.environ.update(
         {
             "DATABASE_URL": database_url,
             "OFFERHUB_MASTER_KEY": master_key,
+            "AIRTM_WEBHOOK_SECRET": webhook_secret,
+            "TRUSTLESS_WEBHOOK_SECRET": os.environ.get("TRUSTLESS_WEBHOOK_SECRET") or secrets.token_hex(24),
+            "TOPUP_CALLBACK_BASE_URL": f"{base}/topups",
             "API_KEY_ENV": "test",
             # Handlers share this process and serve requests concurrently, unlike one-request containers.
             "DB_POOL_SIZE": "4",
@@ -71,22 +82,29 @@ def main() -> None:
     handlers = {
         name: load_handler(fn.code_uri, fn.handler)
         for name, fn in template.functions.items()
-        if any(r.function == name for r in template.routes) or fn.schedules
+        if any(r.function == name for r in template.routes) or fn.schedules or fn.queues
     }
     app = create_gateway(template.routes, template.functions, handlers)
 
-    base = f"http://127.0.0.1:{port}/api/v1"
-    print(f"OfferHub Orchestrator local stack (schema {revision})", flush=True)
+    mode = os.environ.get("PAYMENT_PROVIDER") or "crypto"
+    print(f"OfferHub Orchestrator local stack (schema {revision}, {mode} mode)", flush=True)
     print(f"  API          {base}", flush=True)
     print(f"  master key   {master_key}" + ("   (generated; set OFFERHUB_MASTER_KEY to keep one)" if generated
                                              else ""), flush=True)
     print(f"  routes       {len(template.routes)} across {len(handlers)} functions", flush=True)
     print(f"  rails        {rails_note}", flush=True)
+    print(f"  webhooks     Airtm (Svix) secret {webhook_secret}" + ("" if "AIRTM_WEBHOOK_SECRET" in os.environ
+                                                                   else "   (generated)"), flush=True)
     stop_schedules = threading.Event()
-    from local import schedules
+    from local import queues, schedules
 
     schedules.start({name: (fn.schedules[0], handlers[name]) for name, fn in template.functions.items()
                      if fn.schedules}, stop_schedules)
+    # Failed messages come back after LOCAL_VISIBILITY_SECONDS (AWS: the queue's 360 s), so the redrive to
+    # the DLQ after 5 receives takes seconds, not half an hour.
+    queues.start_pollers([queues.QueueBinding(physical[queue], handlers[name], name, batch_size=batch,
+                                              visibility_timeout=LOCAL_VISIBILITY_SECONDS)
+                          for name, fn in template.functions.items() for queue, batch in fn.queues], stop_schedules)
 
     import uvicorn
 
@@ -107,8 +125,12 @@ def main() -> None:
         pass
 
 
-def _start_rails(data_dir: Path) -> str:
-    """The sandbox rails on their own port (state in the data dir), unless testnet was asked for."""
+LOCAL_VISIBILITY_SECONDS = 2
+
+
+def _start_rails(data_dir: Path, *, webhook_url: str, webhook_secret: str) -> str:
+    """The sandbox rails on their own port (state in the data dir), unless testnet was asked for. The
+    sandbox Airtm delivers its webhooks to our ingress, through the gateway."""
     if os.environ.get("OFFERHUB_RAILS", "sandbox") == "testnet":
         for name in ("HORIZON_URL", "USDC_ISSUER", "FRIENDBOT_URL", "TRUSTLESS_API_URL", "SANDBOX_CONTROL_URL"):
             os.environ.pop(name, None)
@@ -117,12 +139,13 @@ def _start_rails(data_dir: Path) -> str:
     from local.sandbox.rails import SandboxRails, serve_in_thread
 
     (data_dir / "sandbox").mkdir(exist_ok=True)
-    rails = SandboxRails(data_dir / "sandbox" / "chain.sqlite")
+    rails = SandboxRails(data_dir / "sandbox" / "chain.sqlite", airtm_webhook_secret=webhook_secret)
+    rails.airtm.configure_webhooks(webhook_url, webhook_secret)
     port = int(os.environ.get("SANDBOX_PORT") or _free_port())
     serve_in_thread(rails.app(), port)
     base = f"http://127.0.0.1:{port}"
     os.environ.update(rails.environment(base))
-    return f"sandbox at {base} (horizon, trustless, control); USDC issuer {rails.usdc_issuer}"
+    return f"sandbox at {base} (horizon, trustless, airtm, control); USDC issuer {rails.usdc_issuer}"
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class Function:
     timeout: float
     environment: dict[str, Any]
     schedules: tuple[float, ...] = ()  # seconds between EventBridge schedule runs
+    queues: tuple[tuple[str, int], ...] = ()  # (queue logical id, batch size) of its SQS event sources
 
 
 def _rate_seconds(expression: str) -> float | None:
@@ -91,6 +92,8 @@ def load(path: Path = TEMPLATE) -> Template:
             timeout=float(props.get("Timeout", globals_fn.get("Timeout", 3))),
             environment=props.get("Environment", {}).get("Variables", {}),
             schedules=tuple(s for s in schedules if s),
+            queues=tuple((e["Properties"]["Queue"]["Fn::GetAtt"][0], int(e["Properties"].get("BatchSize", 10)))
+                         for e in props.get("Events", {}).values() if e.get("Type") == "SQS"),
         )
         for event in props.get("Events", {}).values():
             if event.get("Type") == "HttpApi":

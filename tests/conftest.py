@@ -17,6 +17,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MASTER_KEY = "test-master-key-" + "x" * 24
 IDEMPOTENCY_TABLE = "offerhub-idempotency-test"
+WEBHOOK_QUEUE = "offerhub-webhooks-test"
+WEBHOOK_DLQ = "offerhub-webhooks-dlq-test"
+# moto's in-process SQS names queues predictably, so the URL can be fixed before the layer reads its settings.
+WEBHOOK_QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{WEBHOOK_QUEUE}"
+AIRTM_WEBHOOK_SECRET = "whsec_" + __import__("base64").b64encode(b"offerhub-test-airtm-webhook-key!").decode()
+TRUSTLESS_WEBHOOK_SECRET = "tw_whsec_test_secret"
 WALLET_KEY_ALIAS = "alias/offerhub-test-wallets"
 # A fault's "timeout" outlasts the Trustless Work client's timeout, which stays far above a sandbox call.
 TRUSTLESS_TIMEOUT_SECONDS = 2.0
@@ -41,6 +47,10 @@ os.environ.update(
         "WALLET_KMS_KEY_ID": WALLET_KEY_ALIAS,
         "TRUSTLESS_TIMEOUT_SECONDS": str(TRUSTLESS_TIMEOUT_SECONDS),
         "PLATFORM_FEE_PERCENT": "1",
+        "WEBHOOK_QUEUE_URL": WEBHOOK_QUEUE_URL,
+        "AIRTM_WEBHOOK_SECRET": AIRTM_WEBHOOK_SECRET,
+        "TRUSTLESS_WEBHOOK_SECRET": TRUSTLESS_WEBHOOK_SECRET,
+        "AIRTM_TIMEOUT_SECONDS": str(TRUSTLESS_TIMEOUT_SECONDS),
     }
 )
 SERVER_URL = os.environ.pop("DATABASE_URL", None)
@@ -50,7 +60,9 @@ from local.sandbox.rails import SandboxRails, free_port, serve_in_thread  # noqa
 
 _RAILS_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / f"offerhub-rails-{os.getpid()}-{secrets.token_hex(4)}"
 _RAILS_DIR.mkdir(parents=True)
-RAILS = SandboxRails(_RAILS_DIR / "chain.sqlite", fault_timeout_seconds=FAULT_HOLD_SECONDS)
+# Airtm's 10 requests/s limit is the sandbox's own test (tests/sandbox); flows here would only wait on it.
+RAILS = SandboxRails(_RAILS_DIR / "chain.sqlite", fault_timeout_seconds=FAULT_HOLD_SECONDS,
+                     airtm_webhook_secret=AIRTM_WEBHOOK_SECRET, airtm_rate_limit=None)
 RAILS_PORT = free_port()
 os.environ.update(RAILS.environment(f"http://127.0.0.1:{RAILS_PORT}"))
 
@@ -138,6 +150,15 @@ def aws() -> Iterator[None]:
         )
         kms = boto3.client("kms")
         kms.create_alias(AliasName=WALLET_KEY_ALIAS, TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+        sqs = boto3.client("sqs")
+        dlq = sqs.create_queue(QueueName=WEBHOOK_DLQ)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # Visibility 0: a failed message is received again at once (moto), so redrive tests need no sleep.
+        url = sqs.create_queue(QueueName=WEBHOOK_QUEUE, Attributes={
+            "VisibilityTimeout": "0",
+            "RedrivePolicy": __import__("json").dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
+        )["QueueUrl"]
+        assert url == WEBHOOK_QUEUE_URL, url
         yield
 
 

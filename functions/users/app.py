@@ -1,4 +1,4 @@
-"""users: create (idempotent by externalUserId), get, list."""
+"""users: create (idempotent by externalUserId), get, list; link an Airtm account (airtm mode)."""
 
 from typing import Annotated, Literal
 
@@ -12,7 +12,7 @@ from offerhub.http.lambda_entry import make_handler
 from offerhub.http.params import NonEmpty, StrictBody, page_request
 from offerhub.http.responses import ok, paged
 from offerhub.http.security import require
-from offerhub.users import service
+from offerhub.users import airtm_link, service
 
 router = APIRouter(prefix="/users")
 
@@ -46,6 +46,16 @@ async def list_users(
 @router.get("/{user_id}")
 async def get_user(request: Request, user_id: str, _: Annotated[RequestContext, Depends(require("read"))]):
     return ok(request, service.get_user(user_id))
+
+
+class LinkAirtm(StrictBody):
+    email: Email
+
+
+@router.post("/{user_id}/airtm/link")
+async def link_airtm(request: Request, user_id: str, body: LinkAirtm,
+                     ctx: Annotated[RequestContext, Depends(require("write"))]):
+    return ok(request, airtm_link.link(ctx, user_id, body.email))
 
 
 app = create_api(router, title="users")

@@ -19,6 +19,9 @@ NETWORKS = {
                 "GA5ZSEJYB37JRC5AVCIA5MOP4RHTM335X2KGX3IHOJAPP5RE34K4KZVN", None),
 }
 TRUSTLESS_URLS = {"testnet": "https://dev.api.trustlesswork.com", "mainnet": "https://api.trustlesswork.com"}
+# Airtm Enterprise API v2 (reference/providers.md §B.1); the checkout URL form is unconfirmed, so configurable.
+AIRTM_URLS = {"sandbox": "https://api.stg.enterprise.airtm.com/v2", "production": "https://api.enterprise.airtm.com/v2"}
+AIRTM_CHECKOUT_URL = "https://app.airtm.com/payin/{payinId}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,18 @@ class Settings:
     platform_fee_percent: Decimal
     sandbox_control_url: str | None
     monitor_scan: str
+    airtm_api_url: str
+    airtm_api_key: str | None
+    airtm_api_secret: str | None
+    airtm_credentials_secret_arn: str | None
+    airtm_timeout_seconds: float
+    airtm_checkout_url: str
+    airtm_webhook_secret: str | None
+    airtm_webhook_secret_arn: str | None
+    trustless_webhook_secret: str | None
+    trustless_webhook_secret_arn: str | None
+    webhook_queue_url: str | None
+    topup_callback_base_url: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -94,6 +109,20 @@ class Settings:
             platform_fee_percent=Decimal(env.get("PLATFORM_FEE_PERCENT", "1")),
             sandbox_control_url=env.get("SANDBOX_CONTROL_URL") or None,
             monitor_scan=_choice(env, "MONITOR_SCAN", ("network", "wallets"), "network"),
+            airtm_api_url=env.get("AIRTM_API_URL")
+            or AIRTM_URLS[_choice(env, "AIRTM_ENV", tuple(AIRTM_URLS), "sandbox")],
+            airtm_api_key=env.get("AIRTM_API_KEY") or None,
+            airtm_api_secret=env.get("AIRTM_API_SECRET") or None,
+            airtm_credentials_secret_arn=env.get("AIRTM_CREDENTIALS_SECRET_ARN") or None,
+            airtm_timeout_seconds=float(env.get("AIRTM_TIMEOUT_SECONDS", "15")),
+            airtm_checkout_url=env.get("AIRTM_CHECKOUT_URL") or AIRTM_CHECKOUT_URL,
+            airtm_webhook_secret=env.get("AIRTM_WEBHOOK_SECRET") or None,
+            airtm_webhook_secret_arn=env.get("AIRTM_WEBHOOK_SECRET_ARN") or None,
+            trustless_webhook_secret=env.get("TRUSTLESS_WEBHOOK_SECRET") or None,
+            trustless_webhook_secret_arn=env.get("TRUSTLESS_WEBHOOK_SECRET_ARN") or None,
+            webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
+            topup_callback_base_url=(env.get("TOPUP_CALLBACK_BASE_URL") or "http://127.0.0.1:3000/api/v1/topups"
+                                     ).rstrip("/"),
         )
 
 

@@ -1,8 +1,9 @@
 """Dispute use cases: open (freezes the escrow on chain), read, list, comment, resolve.
 
-Opening moves the order IN_PROGRESS → DISPUTED and records the dispute first; the on-chain dispute
-(signed by the opener's wallet) is attempted at once and, if the rail fails, is done as the first step
-of the resolution instead. Resolution is support's decision: FULL_RELEASE, FULL_REFUND or SPLIT.
+Opening moves the order IN_PROGRESS → DISPUTED and records the dispute first; the escrow is then frozen
+on its rail (crypto mode: the on-chain dispute, signed by the opener's wallet) and, if the rail fails,
+that is done as the first step of the resolution instead. Resolution is support's decision: FULL_RELEASE,
+FULL_REFUND or SPLIT.
 """
 
 from __future__ import annotations
@@ -21,16 +22,14 @@ from offerhub.core.ids import looks_like, new_id
 from offerhub.core.money import format_amount
 from offerhub.core.pagination import Page, PageRequest
 from offerhub.disputes import store
-from offerhub.escrow import steps
 from offerhub.escrow import store as escrow_store
-from offerhub.escrow.service import dispute_step
+from offerhub.escrow.rails import rail_for
 from offerhub.events import catalogue
 from offerhub.observability import logger
 from offerhub.orders import lease, states
 from offerhub.orders import store as order_store
 from offerhub.orders.service import lock_order, transition
 from offerhub.resolution import service as resolution
-from offerhub.wallets.service import user_signer
 
 OPENED_BY = ("BUYER", "SELLER")
 REASONS = ("NOT_DELIVERED", "QUALITY_ISSUE", "OTHER")
@@ -83,7 +82,7 @@ def open_dispute(ctx: RequestContext, order_id: str, opened_by: str, reason: str
         leased = _try_lease(uow, order_id)
     if leased:
         with lease.running(ctx, order_id, "dispute.freeze"):
-            _freeze_on_chain(ctx, order, escrow["contract_id"], opened_by)
+            _freeze(ctx, order, escrow, opened_by)
     return get_dispute(dispute["id"])
 
 
@@ -95,10 +94,9 @@ def _try_lease(uow: UnitOfWork, order_id: str) -> bool:
         return False
 
 
-def _freeze_on_chain(ctx: RequestContext, order: dict[str, Any], contract_id: str, opened_by: str) -> None:
+def _freeze(ctx: RequestContext, order: dict[str, Any], escrow: dict[str, Any], opened_by: str) -> None:
     try:
-        opener = user_signer(ctx, order["buyer_id"] if opened_by == "BUYER" else order["seller_id"])
-        steps.run(ctx, order["id"], dispute_step(contract_id, opener, opened_by.lower()))
+        rail_for(escrow).freeze(ctx, order, escrow, opened_by)
     except OfferHubError as exc:  # the resolution runs this step first if it is still missing
         logger.warning("on-chain dispute deferred", extra={"orderId": order["id"], "code": exc.code})
 

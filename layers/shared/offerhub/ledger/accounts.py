@@ -10,6 +10,7 @@ from dataclasses import dataclass
 USER_AVAILABLE = "USER_AVAILABLE"
 USER_RESERVED = "USER_RESERVED"
 ORDER_ESCROW = "ORDER_ESCROW"
+WITHDRAWAL_PENDING = "WITHDRAWAL_PENDING"
 PLATFORM_FEES = "PLATFORM_FEES"
 EXTERNAL = "EXTERNAL"
 
@@ -37,12 +38,17 @@ def order_escrow(order_id: str) -> Account:
     return Account(f"order:{order_id}:escrow", ORDER_ESCROW, order_id)
 
 
+def withdrawal_pending(withdrawal_id: str, user_id: str) -> Account:
+    """Money on its way out: the user's, but not spendable, until the rail confirms or fails."""
+    return Account(f"withdrawal:{withdrawal_id}:pending", WITHDRAWAL_PENDING, user_id)
+
+
 def platform_fees() -> Account:
     return Account("platform:fees", PLATFORM_FEES)
 
 
 def external(source: str) -> Account:
-    """The outside world for one rail: `manual` (support adjustments), later `stellar`, `airtm`."""
+    """The outside world for one rail: `manual` (support adjustments), `stellar`, `airtm`, `trustless-work`."""
     return Account(f"external:{source}", EXTERNAL)
 
 

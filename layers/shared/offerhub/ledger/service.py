@@ -8,7 +8,7 @@ Layer API for later capabilities: `post` for any movement between accounts, and 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,16 +30,18 @@ class Balance:
     available: Decimal
     reserved: Decimal
     updated_at: datetime | None
+    pending: Decimal = Decimal("0.00")  # on its way out (open withdrawals): not spendable, still the user's
 
     @property
     def total(self) -> Decimal:
-        return self.available + self.reserved
+        return self.available + self.reserved + self.pending
 
     def to_public(self) -> dict[str, Any]:
         return {
             "userId": self.user_id,
             "available": format_amount(self.available),
             "reserved": format_amount(self.reserved),
+            "pending": format_amount(self.pending),
             "total": format_amount(self.total),
             "currency": CURRENCY,
             "updatedAt": iso(self.updated_at),
@@ -275,10 +277,12 @@ def spend_reserved(
 def get_balance(user_id: str) -> Balance:
     codes = [accounts.user_available(user_id).code, accounts.user_reserved(user_id).code]
     with read_only() as conn:
-        rows = store.accounts_of(conn, codes)
-    if len(rows) != 2:
+        rows = store.balance_rows(conn, user_id, codes)
+    own = {r["code"]: r for r in rows if r["code"] in codes}
+    if len(own) != 2:
         raise NotFound(f"user {user_id} not found", code="USER_NOT_FOUND")
-    return _balance_from(user_id, rows)
+    pending = sum((r["balance"] for r in rows if r["kind"] == accounts.WITHDRAWAL_PENDING), Decimal("0.00"))
+    return replace(_balance_from(user_id, own), pending=pending)
 
 
 def list_entries(user_id: str, page: PageRequest) -> Page:
@@ -291,5 +295,5 @@ def list_entries(user_id: str, page: PageRequest) -> Page:
     with read_only() as conn:
         if len(store.accounts_of(conn, codes)) != 2:
             raise NotFound(f"user {user_id} not found", code="USER_NOT_FOUND")
-        rows = store.entries_for(conn, codes, before_id=before_id, limit=page.limit + 1)
+        rows = store.entries_for(conn, codes, before_id=before_id, limit=page.limit + 1, owner_id=user_id)
     return Page.from_rows(rows, page.limit, lambda r: r["id"])

@@ -7,13 +7,13 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, and_, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from offerhub.adapters.postgres.schema import ledger_accounts, ledger_entries, ledger_transactions
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.money import format_amount
-from offerhub.ledger.accounts import Account
+from offerhub.ledger.accounts import WITHDRAWAL_PENDING, Account
 
 # Conditional update: a line that would overdraw a non-negative account changes nothing, so the caller can
 # report INSUFFICIENT_FUNDS instead of aborting the transaction on the CHECK constraint (still the backstop).
@@ -87,9 +87,26 @@ def accounts_of(conn: Connection, codes: Sequence[str], *, for_update: bool = Fa
     return {r["code"]: r for r in conn.execute(query).mappings().all()}
 
 
+def balance_rows(conn: Connection, user_id: str, codes: Sequence[str]) -> list[dict[str, Any]]:
+    """A user's two accounts and their withdrawals' pending accounts, in one round trip."""
+    a = ledger_accounts
+    query = select(a.c.code, a.c.kind, a.c.balance, a.c.updated_at).where(
+        or_(a.c.code.in_(list(codes)), and_(a.c.owner_id == user_id, a.c.kind == WITHDRAWAL_PENDING)))
+    return [dict(r) for r in conn.execute(query).mappings().all()]
+
+
+def _pending_codes_of(user_id: str) -> Any:
+    a = ledger_accounts
+    return select(a.c.code).where(a.c.owner_id == user_id, a.c.kind == WITHDRAWAL_PENDING)
+
+
+_ACCOUNT_NAMES = {"USER_AVAILABLE": "available", "USER_RESERVED": "reserved"}
+
+
 def entries_for(
-    conn: Connection, codes: Sequence[str], *, before_id: int | None, limit: int
+    conn: Connection, codes: Sequence[str], *, before_id: int | None, limit: int, owner_id: str | None = None
 ) -> list[dict[str, Any]]:
+    """Lines on these accounts (and, with owner_id, on that user's withdrawals' pending accounts)."""
     e, t, a = ledger_entries, ledger_transactions, ledger_accounts
     query = (
         select(
@@ -98,7 +115,8 @@ def entries_for(
         )
         .join(t, t.c.id == e.c.transaction_id)
         .join(a, a.c.code == e.c.account_code)
-        .where(e.c.account_code.in_(list(codes)))
+        .where(or_(e.c.account_code.in_(list(codes)), e.c.account_code.in_(_pending_codes_of(owner_id)))
+               if owner_id else e.c.account_code.in_(list(codes)))
     )
     if before_id is not None:
         query = query.where(e.c.id < before_id)
@@ -107,7 +125,7 @@ def entries_for(
         {
             "id": str(r["id"]),
             "transactionId": r["transaction_id"],
-            "account": "available" if r["kind"] == "USER_AVAILABLE" else "reserved",
+            "account": _ACCOUNT_NAMES.get(r["kind"], "pending"),
             "amount": format_amount(r["amount"]),
             "balanceAfter": format_amount(r["balance_after"]),
             "type": r["type"],

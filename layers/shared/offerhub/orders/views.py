@@ -23,7 +23,8 @@ def milestone(row: dict[str, Any]) -> dict[str, Any]:
 
 def escrow(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row["id"], "orderId": row["order_id"], "contractId": row["contract_id"], "status": row["status"],
+        "id": row["id"], "orderId": row["order_id"], "provider": row["provider"], "contractId": row["contract_id"],
+        "status": row["status"],
         "amount": format_amount(row["amount"]), "platformFeePercent": str(row["platform_fee_percent"]),
         "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]), "fundedAt": iso(row["funded_at"]),
         "releasedAt": iso(row["released_at"]), "refundedAt": iso(row["refunded_at"]),

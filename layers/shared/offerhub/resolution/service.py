@@ -1,11 +1,8 @@
 """Release, refund and dispute settlement. Each is a request (the order moves to *_REQUESTED and the
-decision is recorded), a series of resumable on-chain steps, then one settlement transaction: ledger
-lines, escrow and order states, events and audit rows together. A failed or timed-out step leaves the
-order in its requested state; the same request again (or the reconciliation) finishes the job.
-
-  release  ms:i:status (seller) + ms:i:approve (buyer) for every milestone, then release (buyer)
-  refund   dispute (buyer), then resolve (platform: 100% to the buyer)
-  dispute  dispute (the opener, already done when it was opened), then resolve (platform: the decision)
+decision is recorded), the escrow rail's work (escrow/rails.py: resumable on-chain steps in crypto mode,
+nothing in airtm mode), then one settlement transaction: ledger lines, escrow and order states, events and
+audit rows together. A failed or timed-out step leaves the order in its requested state; the same request
+again (or the reconciliation) finishes the job.
 """
 
 from __future__ import annotations
@@ -21,10 +18,9 @@ from offerhub.core.errors import InvalidAmount, InvalidState
 from offerhub.core.money import CURRENCY, format_amount
 from offerhub.disputes import store as dispute_store
 from offerhub.escrow import service as escrow_service
-from offerhub.escrow import steps
 from offerhub.escrow import store as escrow_store
-from offerhub.escrow.settlement import pay_share, payout
-from offerhub.escrow.steps import Step
+from offerhub.escrow.rails import rail_for
+from offerhub.escrow.settlement import pay_share
 from offerhub.events import catalogue
 from offerhub.orders import lease, states, views
 from offerhub.orders import store as order_store
@@ -36,7 +32,7 @@ FULL_RELEASE, FULL_REFUND, SPLIT = "FULL_RELEASE", "FULL_REFUND", "SPLIT"
 
 def _escrow_of(uow: UnitOfWork, order_id: str) -> dict[str, Any]:
     escrow = escrow_store.of_orders(uow.conn, [order_id]).get(order_id)
-    assert escrow is not None and escrow["contract_id"], "an order past IN_PROGRESS has a funded escrow"
+    assert escrow is not None, "an order past IN_PROGRESS has a funded escrow"
     return escrow
 
 
@@ -49,13 +45,7 @@ def release(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         positions = [m["position"] for m in order_store.milestones_of(uow.conn, [order_id])[order_id]]
         lease.claim(uow, order_id)
     with lease.running(ctx, order_id, "order.release"):
-        who = escrow_service.parties(ctx, order)
-        contract = escrow["contract_id"]
-        for step in escrow_service.milestone_steps(contract, who, positions):
-            steps.run(ctx, order_id, step)
-        steps.run(ctx, order_id, Step("release", "release-funds", "buyer", who.buyer,
-                                      {"contractId": contract, "releaseSigner": who.buyer.public_key}, contract,
-                                      applied=escrow_service.flag("released")))
+        rail_for(escrow).release(ctx, order, escrow, positions)
         return _settle_whole(ctx, order_id, escrow, outcome=states.OUTCOME_RELEASED)
 
 
@@ -67,9 +57,7 @@ def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
         escrow = _escrow_of(uow, order_id)
         lease.claim(uow, order_id)
     with lease.running(ctx, order_id, "order.refund"):
-        who = escrow_service.parties(ctx, order)
-        _dispute_and_resolve(ctx, order, escrow, who, opened_by="BUYER",
-                             shares=[(who.buyer.public_key, order["amount"])])
+        rail_for(escrow).resolve(ctx, order, escrow, "BUYER", [("buyer", order["amount"])])
         return _settle_whole(ctx, order_id, escrow, outcome=states.OUTCOME_REFUNDED)
 
 
@@ -82,8 +70,8 @@ def _settle_whole(ctx: RequestContext, order_id: str, escrow: dict[str, Any], *,
         order = lock_order(uow, order_id)
         states.require_status(order, [requested], f"settle the {what} of")
         wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
-        share = pay_share(uow, order_id, order[f"{role}_id"], payout(order["amount"], escrow["platform_fee_percent"]),
-                          description=f"{what} of order {order_id}")
+        gross = rail_for(escrow).payout(order["amount"], escrow["platform_fee_percent"])
+        share = pay_share(uow, order_id, order[f"{role}_id"], gross, description=f"{what} of order {order_id}")
         if released:
             order_store.complete_milestones(uow.conn, order_id)
         _close(uow, order, escrow, outcome=outcome, payouts={role: share.to_public()})
@@ -131,10 +119,9 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
         escrow = _escrow_of(uow, order["id"])
         lease.claim(uow, order["id"])
     with lease.running(ctx, order["id"], "dispute.resolve"):
-        who = escrow_service.parties(ctx, order)
-        shares = [(who.seller.public_key, release_amount), (who.buyer.public_key, refund_amount)]
-        _dispute_and_resolve(ctx, order, escrow, who, opened_by=dispute["opened_by"],
-                             shares=[s for s in shares if s[1] > 0])
+        rail = rail_for(escrow)
+        shares = [("seller", release_amount), ("buyer", refund_amount)]
+        rail.resolve(ctx, order, escrow, dispute["opened_by"], [s for s in shares if s[1] > 0])
         with transaction(ctx) as uow:
             order = lock_order(uow, order["id"])
             wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
@@ -142,7 +129,7 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
             for role, user_id, amount in (("seller", order["seller_id"], release_amount),
                                           ("buyer", order["buyer_id"], refund_amount)):
                 if amount > 0:
-                    share = payout(amount, escrow["platform_fee_percent"])
+                    share = rail.payout(amount, escrow["platform_fee_percent"])
                     share = pay_share(uow, order["id"], user_id, share,
                                       description=f"dispute {dispute_id} ({role} share)")
                     payouts[role] = share.to_public()
@@ -159,17 +146,6 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
                    after={"status": "RESOLVED", **data})
             _close(uow, order, escrow, outcome=outcome, payouts=payouts)
             return view(uow.conn, dispute_store.get(uow.conn, dispute_id))
-
-
-def _dispute_and_resolve(ctx: RequestContext, order: dict[str, Any], escrow: dict[str, Any],
-                         who: escrow_service.Parties, *, opened_by: str, shares: list[tuple[str, Decimal]]) -> None:
-    contract = escrow["contract_id"]
-    opener = who.buyer if opened_by == "BUYER" else who.seller
-    steps.run(ctx, order["id"], escrow_service.dispute_step(contract, opener, opened_by.lower()))
-    steps.run(ctx, order["id"], Step("resolve", "resolve-dispute", "platform", who.platform, {
-        "contractId": contract, "disputeResolver": who.platform.public_key,
-        "distributions": [{"address": address, "amount": amount} for address, amount in shares]}, contract,
-        applied=escrow_service.flag("resolved")))
 
 
 def _request(uow: UnitOfWork, order: dict[str, Any], target: str, event: str, action: str,

@@ -1,7 +1,7 @@
 """The hook where a payment mode attaches its rail account to a new user.
 
-crypto mode creates an invisible Stellar wallet (KMS-sealed secret); airtm mode will link an Airtm
-account (a later issue). It runs after the user row is committed, so a slow or failing rail never loses
+crypto mode creates an invisible Stellar wallet (KMS-sealed secret); airtm mode links the user's Airtm
+account when an email is given. It runs after the user row is committed, so a slow or failing rail never loses
 the user; it must be idempotent because a retried POST /users calls it again for the existing user.
 """
 
@@ -14,12 +14,8 @@ from offerhub.core.context import RequestContext
 
 
 class AccountProvisioner(Protocol):
-    def provision(self, user: dict[str, Any]) -> None: ...
-
-
-class NoProvisioning:
-    def provision(self, user: dict[str, Any]) -> None:
-        return None
+    def provision(self, user: dict[str, Any]) -> bool:
+        """Attach the rail account; True when the user's public view changed."""
 
 
 def provisioner_for_mode(ctx: RequestContext) -> AccountProvisioner:
@@ -27,4 +23,6 @@ def provisioner_for_mode(ctx: RequestContext) -> AccountProvisioner:
         from offerhub.wallets.service import CryptoWalletProvisioner
 
         return CryptoWalletProvisioner(ctx)
-    return NoProvisioning()
+    from offerhub.users.airtm_link import AirtmLinkProvisioner
+
+    return AirtmLinkProvisioner(ctx)

@@ -44,7 +44,8 @@ def create_user(
             user, created = store.to_public(existing), False
         else:
             user, created = _open_user(uow, row), True
-    (provisioner or provisioner_for_mode(ctx)).provision(user)
+    if (provisioner or provisioner_for_mode(ctx)).provision(user):
+        user = get_user(user["id"])
     return user, created
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from offerhub.adapters.postgres.schema import newest_first_page, users
@@ -48,6 +48,14 @@ def search(
     return [dict(r) for r in conn.execute(query).mappings().all()]
 
 
+def set_airtm_link(conn: Connection, user_id: str, airtm_user_id: str, email: str) -> dict[str, Any]:
+    now = utcnow()
+    row = conn.execute(update(users).where(users.c.id == user_id)
+                       .values(airtm_user_id=airtm_user_id, airtm_email=email, airtm_linked_at=now, updated_at=now)
+                       .returning(users)).mappings().one()
+    return dict(row)
+
+
 def to_public(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -55,6 +63,8 @@ def to_public(row: dict[str, Any]) -> dict[str, Any]:
         "email": row["email"],
         "type": row["type"],
         "status": row["status"],
+        "airtmLinked": row.get("airtm_user_id") is not None,
+        "airtmUserId": row.get("airtm_user_id"),
         "createdAt": iso(row["created_at"]),
         "updatedAt": iso(row["updated_at"]),
     }

@@ -185,8 +185,9 @@ class CryptoWalletProvisioner:
     def __init__(self, ctx: RequestContext):
         self.ctx = ctx
 
-    def provision(self, user: dict[str, Any]) -> None:
+    def provision(self, user: dict[str, Any]) -> bool:
         try:
             provision_user_wallet(self.ctx, user["id"])
         except (ProviderError, ProviderTimeout) as exc:
             logger.warning("wallet activation deferred", extra={"userId": user["id"], "code": exc.code})
+        return False  # the wallet is not part of the user view

@@ -1,0 +1,29 @@
+"""webhook-worker (SQS): apply queued provider webhooks. Powertools batch processing: each record is
+applied on its own, a failed one is reported (partial batch response) and comes back; after 5 receives
+SQS moves it to the DLQ."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from offerhub.core.context import RequestContext
+from offerhub.http.request_id import resolve_request_id
+from offerhub.observability import logger
+from offerhub.webhooks.apply import apply_event
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> str:
+    message = json.loads(record.body)
+    ctx = RequestContext(request_id=resolve_request_id(record.message_id))
+    outcome = apply_event(ctx, str(message["provider"]), str(message["eventId"]))
+    logger.debug("webhook applied", extra={"eventId": message["eventId"], "outcome": outcome})
+    return outcome
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

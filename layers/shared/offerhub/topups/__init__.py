@@ -1,0 +1,1 @@
+"""Top-ups: fiat pay-ins through Airtm (airtm mode)."""

@@ -1,0 +1,1 @@
+"""Provider webhooks coming in: signature checks over the raw bytes (verify)."""
