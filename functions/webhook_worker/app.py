@@ -13,7 +13,8 @@ from offerhub.http.request_id import resolve_request_id
 from offerhub.observability import logger
 from offerhub.webhooks.apply import apply_event
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# Every record failed: still report them one by one (the same outcome as raising, and clearer in logs).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> str:

@@ -1,10 +1,20 @@
 """Fault injection for the sandbox rails: the next `count` calls to a target fail.
 
-Targets are Trustless Work endpoint names (`deploy`, `fund-escrow`, `change-milestone-status`,
-`approve-milestone`, `release-funds`, `dispute-escrow`, `resolve-dispute`, `send-transaction`) and
-`horizon-submit`. Modes: `error` answers a 5xx (503 from Trustless Work; 500 from Horizon, which
-stellar-sdk does not retry itself); `timeout` holds the answer longer than the client waits.
-For `send-transaction` a timeout is the nasty case: the transaction is applied, only the answer is lost.
+Targets and their modes (`MODES_BY_TARGET`):
+
+- Trustless Work endpoint names (`deploy`, `fund-escrow`, `change-milestone-status`, `approve-milestone`,
+  `release-funds`, `dispute-escrow`, `resolve-dispute`, `send-transaction`) and `horizon-submit`:
+  `error` answers a 5xx (503 from Trustless Work; 500 from Horizon, which stellar-sdk does not retry
+  itself); `timeout` holds the answer longer than the client waits. For `send-transaction` a timeout is
+  the nasty case: the transaction is applied, only the answer is lost.
+- Airtm endpoints (`airtm-payins-create`, `airtm-payins-get`, `airtm-payins-cancel`, `airtm-payouts-create`,
+  `airtm-payouts-commit`, `airtm-payouts-get`, `airtm-payouts-cancel`, `airtm-users-get`, `airtm-balance`;
+  a `…-get` target covers the reads by id and by code): `error` answers 503; `timeout` holds the answer
+  longer than the client waits (for the creates and the commit the operation IS applied and only the
+  answer is lost); `rate-limit` answers 429 with `Retry-After: 1`.
+- `webhook-delivery` (the Airtm sandbox's Svix-like sender), counted in messages: `drop` never delivers
+  the message; `duplicate` delivers it twice with the same `svix-id`; `delay` holds it back (about 2 s)
+  so that later events about the same object overtake it.
 """
 
 from __future__ import annotations
@@ -15,9 +25,25 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-TARGETS = frozenset({"deploy", "fund-escrow", "change-milestone-status", "approve-milestone", "release-funds",
-                     "dispute-escrow", "resolve-dispute", "send-transaction", "horizon-submit"})
-MODES = frozenset({"error", "timeout"})
+TRUSTLESS_TARGETS = frozenset({"deploy", "fund-escrow", "change-milestone-status", "approve-milestone",
+                               "release-funds", "dispute-escrow", "resolve-dispute", "send-transaction"})
+AIRTM_TARGETS = frozenset({"airtm-payins-create", "airtm-payins-get", "airtm-payins-cancel", "airtm-payouts-create",
+                           "airtm-payouts-commit", "airtm-payouts-get", "airtm-payouts-cancel", "airtm-users-get",
+                           "airtm-balance"})
+WEBHOOK_TARGET = "webhook-delivery"
+
+MODES_BY_TARGET: dict[str, frozenset[str]] = {
+    **{t: frozenset({"error", "timeout"}) for t in (*TRUSTLESS_TARGETS, "horizon-submit")},
+    **{t: frozenset({"error", "timeout", "rate-limit"}) for t in AIRTM_TARGETS},
+    WEBHOOK_TARGET: frozenset({"drop", "duplicate", "delay"}),
+}
+TARGETS = frozenset(MODES_BY_TARGET)
+MODES = frozenset().union(*MODES_BY_TARGET.values())
+
+
+def valid(target: Any, mode: Any) -> bool:
+    """Whether `mode` is a fault that `target` can be given."""
+    return isinstance(target, str) and mode in MODES_BY_TARGET.get(target, ())
 
 
 class Faults:

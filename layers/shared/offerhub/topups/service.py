@@ -215,10 +215,14 @@ def _fail(ctx: RequestContext, topup_id: str, reason: str) -> dict[str, Any]:
         return store.to_public(_enter(uow, row, states.FAILED, {}, {"failureReason": reason}, "system"))
 
 
-def refresh_stale(ctx: RequestContext, *, age: timedelta = timedelta(minutes=5), limit: int = 50) -> dict[str, Any]:
+# The reconciliation refreshes what has not moved for this long (a webhook normally comes much sooner).
+STALE_AFTER = timedelta(minutes=5)
+
+
+def refresh_stale(ctx: RequestContext, *, age: timedelta | None = None, limit: int = 50) -> dict[str, Any]:
     """The reconciliation's pass: a top-up whose webhook was lost is still applied."""
     with read_only() as conn:
-        ids = store.open_older_than(conn, age, limit)
+        ids = store.open_older_than(conn, STALE_AFTER if age is None else age, limit)
     changed, failed = [], []
     for topup_id in ids:
         try:

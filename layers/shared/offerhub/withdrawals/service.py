@@ -229,10 +229,14 @@ def list_withdrawals(page: PageRequest, *, user_id: str | None, status: str | No
     return Page.from_rows([store.to_public(r) for r in rows], page.limit, lambda w: w["id"])
 
 
-def refresh_stale(ctx: RequestContext, *, age: timedelta = timedelta(minutes=5), limit: int = 50) -> dict[str, Any]:
+# The reconciliation refreshes what has not moved for this long (a webhook normally comes much sooner).
+STALE_AFTER = timedelta(minutes=5)
+
+
+def refresh_stale(ctx: RequestContext, *, age: timedelta | None = None, limit: int = 50) -> dict[str, Any]:
     """The reconciliation's pass: withdrawals in flight are finished (a lost webhook, a crashed commit)."""
     with read_only() as conn:
-        ids = store.open_older_than(conn, age, limit)
+        ids = store.open_older_than(conn, STALE_AFTER if age is None else age, limit)
     changed, failed = [], []
     for withdrawal_id in ids:
         try:
