@@ -95,7 +95,8 @@ def test_forged_and_stale_webhooks_are_refused_and_not_stored(key, airtm_user, g
     user = airtm_user()
     topup = _topup(key, user["id"])
     drain()
-    body = json.dumps({"type": "payin.confirmed", "data": {"id": topup["airtmPayinId"], "status": "CONFIRMED"}}).encode()
+    body = json.dumps({"type": "payin.confirmed",
+                       "data": {"id": topup["airtmPayinId"], "status": "CONFIRMED"}}).encode()
     for headers in (_signed(body, "msg_forged", secret="whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"),
                     _signed(body, "msg_stale", ts=int(time.time()) - 600),
                     {"svix-id": "msg_nosig", "svix-timestamp": str(int(time.time()))},
@@ -106,8 +107,9 @@ def test_forged_and_stale_webhooks_are_refused_and_not_stored(key, airtm_user, g
     tampered = _signed(body, "msg_tampered")
     answer = httpx.post(f"{gateway}/webhooks/airtm", content=body.replace(b"CONFIRMED", b"CONFIRMEX"), headers=tampered)
     assert answer.status_code == 401
-    from offerhub.adapters.postgres.unit_of_work import read_only
     from sqlalchemy import text
+
+    from offerhub.adapters.postgres.unit_of_work import read_only
 
     with read_only() as conn:
         stored = conn.execute(text("SELECT count(*) FROM webhook_inbox WHERE event_id IN "
