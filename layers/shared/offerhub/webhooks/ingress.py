@@ -66,7 +66,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
         raise ValidationFailed("the webhook body is too large")
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         raise ValidationFailed("the webhook body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise ValidationFailed("the webhook body is not a JSON object")

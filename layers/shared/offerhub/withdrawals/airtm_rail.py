@@ -3,6 +3,7 @@ create or commit retried after a lost answer finds the payout instead of making 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,7 @@ from offerhub.users.airtm_link import check_eligible
 from offerhub.withdrawals import states
 from offerhub.withdrawals.rails import Destination, DestinationInvalid, RailState
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Airtm payout status (reference/providers.md §B.4) → ours.
 FROM_PAYOUT = {
     "CREATED": states.CREATED,
@@ -45,6 +47,9 @@ class AirtmPayouts:
             raise BusinessRuleViolation("the user has no linked Airtm account; link one first",
                                         code="AIRTM_USER_NOT_LINKED", details={"userId": user["id"]})
         email = ref or user["airtm_email"]
+        if ref and not (len(ref) <= 254 and _EMAIL.fullmatch(ref)):
+            raise DestinationInvalid("destinationRef must be the email of an Airtm account",
+                                     details={"reason": "MALFORMED", "destinationRef": ref[:254]})
         if ref and ref.lower() != (user["airtm_email"] or "").lower():
             check_eligible(ref)  # another Airtm account: it must be able to receive
         return Destination(ref=email)
