@@ -30,6 +30,7 @@ WARM_BUDGET_MS = 5.0
 RELEASE_CALLS = 60
 RELEASE_WARMUP = 5
 MONITOR_WALLETS = 200
+RAILS: Any = None
 
 
 def start_database() -> tuple[str, Any]:
@@ -77,7 +78,8 @@ def main() -> None:
         del os.environ[name]
     database_url, server = start_database()
     os.environ["DATABASE_URL"] = database_url
-    start_rails_and_aws()
+    global RAILS
+    RAILS = start_rails_and_aws()
     try:
         run(database_url, master)
     finally:
@@ -85,7 +87,7 @@ def main() -> None:
             server.cleanup()
 
 
-def start_rails_and_aws() -> None:
+def start_rails_and_aws() -> Any:
     """moto as a server (the cold-start subprocesses share it) with the wallet key; the sandbox rails."""
     import boto3
 
@@ -95,11 +97,12 @@ def start_rails_and_aws() -> None:
     aws.start_moto(free_port())
     kms = boto3.client("kms")
     kms.create_alias(AliasName="alias/offerhub-bench", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
-    rails = SandboxRails(Path(tempfile.mkdtemp(prefix="offerhub-bench-rails-")) / "chain.sqlite")
+    rails = SandboxRails(Path(tempfile.mkdtemp(prefix="offerhub-bench-rails-")) / "chain.sqlite", airtm_rate_limit=None)
     port = free_port()
     serve_in_thread(rails.app(), port)
     os.environ.update({**rails.environment(f"http://127.0.0.1:{port}"), "WALLET_KMS_KEY_ID": "alias/offerhub-bench",
                        "PAYMENT_PROVIDER": "crypto"})
+    return rails
 
 
 def run(database_url: str, master: str) -> None:
@@ -118,6 +121,11 @@ def run(database_url: str, master: str) -> None:
 
     load_function("monitor").handler({}, LambdaContext(function_name="monitor"))
     auth = {"authorization": f"Bearer {key}"}
+    if os.environ.get("BENCH_ONLY") == "airtm":  # `BENCH_ONLY=airtm make bench`: just the Airtm section
+        from bench.airtm import bench_airtm
+
+        bench_airtm(RAILS, master, measure, percentile)
+        return
 
     first_requests = {
         "health": http_event("GET", "/api/v1/health"),
@@ -199,6 +207,9 @@ def run(database_url: str, master: str) -> None:
     print("  built, checked, signed with KMS-sealed keys, recorded, submitted; then the settlement)")
     print(f"  {'POST /resolution/release':<26} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['mean']:>8.2f}")
     bench_monitor(key)
+    from bench.airtm import bench_airtm
+
+    bench_airtm(RAILS, master, measure, percentile)
 
 
 def cold_start(name: str, event: dict[str, Any]) -> dict[str, float]:
