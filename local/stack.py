@@ -58,8 +58,7 @@ def main() -> None:
     template = tpl.load()
     aws.start_moto(int(os.environ.get("MOTO_PORT") or _free_port()))
     physical = aws.provision(template, master_key=master_key, state_dir=data_dir)
-    # The shell wins over the template's parameter defaults (PAYMENT_PROVIDER=airtm make run).
-    os.environ.update({k: v for k, v in tpl.resolve_env(template, physical).items() if k not in os.environ})
+    os.environ.update(tpl.resolve_env(template, physical, shell=os.environ))
     base = f"http://127.0.0.1:{port}/api/v1"
     webhook_secret = os.environ.get("AIRTM_WEBHOOK_SECRET") or "whsec_" + base64.b64encode(os.urandom(24)).decode()
     rails_note = _start_rails(data_dir, webhook_url=f"{base}/webhooks/airtm", webhook_secret=webhook_secret)

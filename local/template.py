@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,11 +110,17 @@ def load(path: Path = TEMPLATE) -> Template:
     )
 
 
-def resolve_env(template: Template, physical: dict[str, str]) -> dict[str, str]:
-    """Globals env with !Ref resolved: resources to their local physical ids, parameters to defaults."""
+def resolve_env(template: Template, physical: dict[str, str], shell: Mapping[str, str] | None = None
+                ) -> dict[str, str]:
+    """Globals env with !Ref resolved: resources to their local physical ids, parameters to defaults. A
+    setting given in `shell` wins over a parameter's default (PAYMENT_PROVIDER=airtm make run), never over
+    a resource the local stack created (its table, key, queue)."""
     env: dict[str, str] = {}
     for name, value in template.globals_env.items():
         if name in AWS_ONLY_ENV:
+            continue
+        is_resource = isinstance(value, dict) and value.get("Ref") in physical
+        if shell and name in shell and not is_resource:
             continue
         resolved = _resolve(value, template, physical)
         if resolved is not None:
