@@ -53,6 +53,11 @@ class Horizon:
                 usdc = Decimal(b["balance"])
         return {"usdc": usdc, "xlm": xlm}
 
+    def trusts_usdc(self, account: dict[str, Any]) -> bool:
+        """Whether an account record holds an authorised trustline to the configured USDC (it can receive)."""
+        return any(b.get("asset_code") == USDC and b.get("asset_issuer") == self.net.usdc_issuer
+                   and b.get("is_authorized", True) for b in account.get("balances", []))
+
     def transaction(self, tx_hash: str) -> dict[str, Any] | None:
         from stellar_sdk.exceptions import NotFoundError
 
@@ -113,6 +118,37 @@ class Horizon:
         tx.sign(keypair)
         return self._call(lambda: self.server.submit_transaction(tx))
 
+    def build_usdc_payment(self, secret: str, destination: str, amount: Decimal, memo_type: str | None,
+                           memo: str | None) -> tuple[str, str]:
+        """A signed USDC payment from the secret's account, not sent: (envelope XDR, hash hex). The caller
+        records both before sending, so a retry can resend this very envelope (which cannot land twice)."""
+        from stellar_sdk import Keypair, TransactionBuilder
+        from stellar_sdk.exceptions import NotFoundError
+
+        keypair = Keypair.from_secret(secret)
+        try:
+            account = self._call(lambda: self.server.load_account(keypair.public_key))
+        except NotFoundError as exc:
+            raise ProviderError("the wallet account does not exist on the network", code="WALLET_NOT_FUNDED",
+                                details={"publicKey": keypair.public_key}) from exc
+        builder = TransactionBuilder(account, self.net.passphrase, base_fee=BASE_FEE)
+        builder.append_payment_op(destination=destination, asset=self.usdc, amount=usdc_amount(amount))
+        if memo_type == "text" and memo is not None:
+            builder.add_text_memo(memo)
+        elif memo_type == "id" and memo is not None:
+            builder.add_id_memo(int(memo))
+        elif memo_type is not None or memo is not None:
+            raise ValueError(f"unknown memo type {memo_type!r}")
+        tx = builder.set_timeout(TX_TIMEOUT_SECONDS).build()
+        tx.sign(keypair)
+        return tx.to_xdr(), tx.hash_hex()
+
+    def submit_envelope(self, xdr: str) -> dict[str, Any]:
+        """Send an already-signed envelope (again, when resuming: the network applies one hash at most once).
+        SEP-29's memo-required check is skipped here: it is done when the destination is accepted, where a
+        refusal is a clear 422 rather than an unmapped error after the money was committed."""
+        return self._call(lambda: self.server.submit_transaction(xdr, skip_memo_required_check=True))
+
     def _friendbot(self, public_key: str) -> None:
         try:
             response = self._http.get(str(self.net.friendbot_url), params={"addr": public_key})
@@ -144,6 +180,19 @@ class Horizon:
             if "timed out" in str(exc).lower() or "timeout" in str(exc).lower():
                 raise ProviderTimeout("Horizon did not answer in time", code="STELLAR_TIMEOUT") from exc
             raise ProviderError("Horizon is unreachable", code="STELLAR_UNAVAILABLE") from exc
+
+
+def usdc_amount(amount: Decimal) -> str:
+    """A USDC amount as the network takes it: a decimal string with 7 places, exact (never a float)."""
+    text = f"{amount:.7f}"
+    if amount <= 0 or Decimal(text) != amount:
+        raise ValueError(f"{amount} is not a positive amount of at most 7 decimals")
+    return text
+
+
+def requires_memo(account: dict[str, Any]) -> bool:
+    """SEP-29: the account (an exchange, a custodian) says payments to it must carry a memo."""
+    return (account.get("data") or {}).get("config.memo_required") == "MQ=="  # base64 of "1"
 
 
 @cache
