@@ -121,6 +121,9 @@ def run(database_url: str, master: str) -> None:
 
     load_function("monitor").handler({}, LambdaContext(function_name="monitor"))
     auth = {"authorization": f"Bearer {key}"}
+    if os.environ.get("BENCH_ONLY") == "withdrawal":
+        bench_crypto_withdrawal(key, user, auth)
+        return
     if os.environ.get("BENCH_ONLY") == "airtm":  # `BENCH_ONLY=airtm make bench`: just the Airtm section
         from bench.airtm import bench_airtm
 
@@ -206,10 +209,32 @@ def run(database_url: str, master: str) -> None:
     print(f"\nFull release through the sandbox rails ({RELEASE_CALLS} orders: 3 Trustless Work transactions each,")
     print("  built, checked, signed with KMS-sealed keys, recorded, submitted; then the settlement)")
     print(f"  {'POST /resolution/release':<26} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['mean']:>8.2f}")
+    bench_crypto_withdrawal(key, user, auth)
     bench_monitor(key)
     from bench.airtm import bench_airtm
 
     bench_airtm(RAILS, master, measure, percentile)
+
+
+WITHDRAWAL_CALLS = 60
+
+
+def bench_crypto_withdrawal(key: str, user: str, auth: dict[str, str]) -> None:
+    """A USDC withdrawal created and committed in one call: signed, recorded, submitted, settled."""
+    from tests.lambda_client import call, http_event, invoke
+
+    destination = call("POST", "/api/v1/test-helpers/stellar-accounts", key=key, body={"trustUsdc": True}).data
+
+    def withdraw() -> None:
+        result = invoke("withdrawals", http_event("POST", "/api/v1/withdrawals", headers=auth, body={
+            "userId": user, "amount": "1.00", "destinationType": "crypto", "destinationRef": destination["address"],
+            "commit": True}))
+        assert result.status == 201 and result.data["status"] == "WITHDRAWAL_COMPLETED", result.body
+
+    m = measure(withdraw, n=WITHDRAWAL_CALLS, warmup=5)
+    print(f"\nCrypto withdrawal through the sandbox rails ({WITHDRAWAL_CALLS} calls: destination checked, payment")
+    print("  signed with the KMS-sealed key, recorded, submitted, then pending → external:stellar)")
+    print(f"  {'POST /withdrawals (commit)':<26} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['mean']:>8.2f}")
 
 
 def cold_start(name: str, event: dict[str, Any]) -> dict[str, float]:
