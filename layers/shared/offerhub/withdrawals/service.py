@@ -89,12 +89,14 @@ def create_withdrawal(ctx: RequestContext, new: NewWithdrawal) -> dict[str, Any]
 
 def commit_withdrawal(ctx: RequestContext, withdrawal_id: str) -> dict[str, Any]:
     """CREATED → COMMITTED, then the rail pays. Called again while COMMITTED it resumes the same payment."""
+    with read_only() as conn:
+        rail = rail_for(_found(conn, withdrawal_id)["destination_type"])  # refused before any state change
     with transaction(ctx) as uow:
         row = _found(uow.conn, withdrawal_id, for_update=True)
         states.require_status(row, [states.CREATED, states.COMMITTED], "commit")
         if row["status"] == states.CREATED:
             row = _enter(uow, row, states.COMMITTED, {"committed": True})
-    _on_rail(ctx, row, rail_for(row["destination_type"]).send)
+    _on_rail(ctx, row, rail.send)
     return get_withdrawal(withdrawal_id)
 
 
