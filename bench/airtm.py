@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -17,7 +18,7 @@ def bench_airtm(rails: Any, master: str, measure: Any, percentile: Any) -> None:
     import boto3
 
     from local.functions import LambdaContext
-    from local.queues import QueueBinding, poll_once
+    from local.queues import queue_arn, sqs_event
     from offerhub.config import settings
     from offerhub.webhooks.verify import sign_svix
     from tests.lambda_client import call, http_event, invoke, load_function
@@ -25,8 +26,6 @@ def bench_airtm(rails: Any, master: str, measure: Any, percentile: Any) -> None:
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName="offerhub-bench-webhooks")["QueueUrl"]
     secret = "whsec_YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2g="
-    import os
-
     os.environ.update({"PAYMENT_PROVIDER": "airtm", "WEBHOOK_QUEUE_URL": queue_url, "AIRTM_WEBHOOK_SECRET": secret})
     settings.cache_clear()
     key = call("POST", "/api/v1/auth/api-keys", key=master, body={"name": "bench-airtm", "scopes": ["read", "write",
@@ -70,15 +69,12 @@ def bench_airtm(rails: Any, master: str, measure: Any, percentile: Any) -> None:
           f"{sum(samples) / len(samples):>8.2f}")
 
     worker = load_function("webhook_worker").handler
-    binding = QueueBinding(queue_url, worker, "webhook-worker")
     done, handler_ms, t0 = 0, 0.0, time.perf_counter()
     while done < WEBHOOK_EVENTS:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
                                        ).get("Messages", [])
         if not messages:
             break
-        from local.queues import queue_arn, sqs_event
-
         event = sqs_event(messages, queue_arn(queue_url), "us-east-1")
         h0 = time.perf_counter()
         result = worker(event, LambdaContext(function_name="webhook-worker"))
@@ -92,7 +88,6 @@ def bench_airtm(rails: Any, master: str, measure: Any, percentile: Any) -> None:
     verdict = "ok" if per_second >= WORKER_GOAL_PER_SECOND else f"BELOW GOAL {WORKER_GOAL_PER_SECOND}/s"
     print(f"  worker, batch of {done} webhooks: {per_second:,.0f} events/s in the handler "
           f"({done / wall:,.0f}/s with moto's receive/delete), each one a GET payin + credit  {verdict}")
-    _ = binding, poll_once
 
     def withdraw() -> None:
         result = invoke("withdrawals", http_event("POST", "/api/v1/withdrawals", headers=auth, body={

@@ -29,6 +29,9 @@ SAMPLES: dict[str, tuple[str, int, Callable[[dict[str, Any], dict[str, str]], bo
     "wallet_get.json": ("wallet", 200, lambda b, _: b["data"]["publicKey"].startswith("G")),
     "wallet_deposit.json": ("wallet", 200, lambda b, _: b["data"]["asset"]["code"] == "USDC"),
     "disputes_list.json": ("disputes", 200, lambda b, _: isinstance(b["data"], list)),
+    "withdrawals_list.json": ("withdrawals", 200, lambda b, _: b["data"] == [] or b["data"][0]["id"].startswith("wd_")),
+    # crypto mode (the tests' default): a top-up names the mode it needs
+    "topups_create.json": ("topups", 422, lambda b, _: b["error"]["code"] == "PAYMENT_PROVIDER_MISMATCH"),
     "testhelpers_deposit.json": ("testhelpers", 201, lambda b, _: len(b["data"]["transactionHash"]) == 64),
 }
 # Scheduled (EventBridge) events: function → a check on what the handler returns.
@@ -37,7 +40,8 @@ SCHEDULED = {"monitor": lambda r: r["pages"] >= 0, "reconciliation": lambda r: "
 
 def test_every_sample_event_is_covered():
     assert {p.name for p in EVENTS_DIR.glob("*.json")} == set(SAMPLES) | {"migrate_direct.json",
-                                                                        "schedule_tick.json"}
+                                                                        "schedule_tick.json",
+                                                                        "webhook_worker_sqs.json"}
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
@@ -61,3 +65,14 @@ def test_the_schedule_event_through_each_scheduled_handler(function, db):
 
     event = json.loads((EVENTS_DIR / "schedule_tick.json").read_text())
     assert SCHEDULED[function](load_function(function).handler(event, LambdaContext(function_name=function)))
+
+
+def test_the_sqs_event_through_the_webhook_worker(db):
+    """A record the inbox does not know is acknowledged; a record that is not JSON is reported as failed
+    (ReportBatchItemFailures), and only that one comes back."""
+    from local.functions import LambdaContext
+    from tests.lambda_client import load_function
+
+    event = json.loads((EVENTS_DIR / "webhook_worker_sqs.json").read_text())
+    result = load_function("webhook_worker").handler(event, LambdaContext(function_name="webhook_worker"))
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}

@@ -15,11 +15,9 @@ from offerhub.http.params import AmountText, NonEmpty, StrictBody, Text, page_re
 from offerhub.http.responses import ok, paged
 from offerhub.http.security import require
 from offerhub.withdrawals import service
+from offerhub.withdrawals.stellar_rail import MAX_MEMO_ID
 
 router = APIRouter(prefix="/withdrawals")
-
-MAX_MEMO_ID = 2**64 - 1
-
 
 class CreateWithdrawal(StrictBody):
     userId: NonEmpty
@@ -29,6 +27,8 @@ class CreateWithdrawal(StrictBody):
     currency: str = "USD"
     commit: bool = False
     description: Text | None = None
+    # Text or id. A constrained str also refuses what Postgres cannot store (lone surrogates); the crypto rail
+    # checks the memo's own rules (28 bytes, uint64) and answers DESTINATION_INVALID / MEMO_INVALID.
     memo: Annotated[str, Field(min_length=1, max_length=64)] | Annotated[int, Field(ge=0, le=MAX_MEMO_ID)] | None = None
 
 

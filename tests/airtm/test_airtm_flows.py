@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.airtm.conftest import balance, drain, top_up
+from tests.airtm.conftest import balance, drain
 from tests.conftest import RAILS
 from tests.lambda_client import call
 
@@ -105,7 +105,6 @@ def test_order_release_refund_and_split_in_the_ledger_then_withdraw(key, funded_
     assert (after["available"], after["pending"]) == ("58.90", "0.00")
     # Ledger and Airtm tell the same story: what came in through Airtm less what went out is what it holds.
     assert _ledger_airtm_total() == _airtm_holds()
-    recon = call  # noqa: F841
     from local.functions import LambdaContext
     from tests.lambda_client import load_function
 
@@ -128,5 +127,3 @@ def test_top_up_unlinked_user_is_refused(key, gateway):
     refused = call("POST", "/api/v1/topups", key=key, body={"userId": user["id"], "amount": "10.00"})
     assert refused.status == 422 and refused.error_code == "AIRTM_USER_NOT_LINKED"
 
-
-_ = top_up

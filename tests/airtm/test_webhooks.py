@@ -41,20 +41,31 @@ def _signed(body: bytes, svix_id: str, secret: str = AIRTM_WEBHOOK_SECRET, ts: i
 
 
 def test_duplicate_delivery_credits_once(key, airtm_user):
+    from sqlalchemy import text
+
+    from offerhub.adapters.postgres.unit_of_work import read_only
+
     user = airtm_user()
-    _fault(key, "webhook-delivery", "duplicate")
     topup = _topup(key, user["id"])
+    drain()
+    _fault(key, "webhook-delivery", "duplicate")
     _complete(key, topup["id"])
     drain()
     assert balance(key, user["id"])["available"] == "19.70"
-    # The same Airtm event delivered again by hand: recorded once, answered as a duplicate.
-    sent = [m for m in RAILS.airtm.events if m.type == "payin.confirmed" and m.object_id == topup["airtmPayinId"]]
-    assert sent, "the sandbox sent payin.confirmed"
+    confirmed = [m.svix_id for m in RAILS.airtm.events
+                 if m.type == "payin.confirmed" and m.object_id == topup["airtmPayinId"]]
+    assert len(confirmed) == 1
+    deliveries = [status for svix_id, _, status in RAILS.airtm.delivered if svix_id == confirmed[0]]
+    assert deliveries == [200, 200]  # delivered twice, both accepted
+    with read_only() as conn:
+        rows = conn.execute(text("SELECT attempts, processed_at FROM webhook_inbox WHERE event_id = :e"),
+                            {"e": confirmed[0]}).all()
+    assert len(rows) == 1 and rows[0].attempts == 1 and rows[0].processed_at is not None  # recorded, applied once
 
 
 def test_dropped_webhook_is_applied_by_the_reconciliation(key, airtm_user, monkeypatch):
     from local.functions import LambdaContext
-    from offerhub.topups import service
+    from offerhub.resolution import reconcile
     from tests.lambda_client import load_function
 
     user = airtm_user()
@@ -65,7 +76,7 @@ def test_dropped_webhook_is_applied_by_the_reconciliation(key, airtm_user, monke
     drain()
     _fault(key, "webhook-delivery", "drop", count=0)
     assert call("GET", f"/api/v1/topups/{topup['id']}", key=key).data["status"] == "TOPUP_AWAITING_USER_CONFIRMATION"
-    monkeypatch.setattr(service, "STALE_AFTER", __import__("datetime").timedelta(0))
+    monkeypatch.setattr(reconcile, "STALE_AFTER", __import__("datetime").timedelta(0))
     load_function("reconciliation").handler({"id": "t"}, LambdaContext(function_name="reconciliation"))
     assert call("GET", f"/api/v1/topups/{topup['id']}", key=key).data["status"] == "TOPUP_SUCCEEDED"
     assert balance(key, user["id"])["available"] == "19.70"

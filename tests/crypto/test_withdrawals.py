@@ -285,7 +285,7 @@ def test_the_rail_refuses_what_http_cannot_send(funded_user, key, monkeypatch):
     """Checks reachable only below the HTTP layer (which already bounds memo ids) or from other callers."""
     from offerhub.core.errors import NotFound
     from offerhub.stellar.horizon import Horizon
-    from offerhub.withdrawals.rails import DestinationInvalid
+    from offerhub.withdrawals.port import DestinationInvalid
     from offerhub.withdrawals.stellar_rail import StellarPayments
 
     user = funded_user()

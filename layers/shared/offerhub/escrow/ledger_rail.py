@@ -9,8 +9,11 @@ from typing import Any
 
 from offerhub.core.context import RequestContext
 from offerhub.core.money import CENT
-from offerhub.escrow.rails import LEDGER, Escrow, Order
 from offerhub.escrow.settlement import Payout
+
+LEDGER = "LEDGER"
+Order = dict[str, Any]
+Escrow = dict[str, Any]
 
 
 class LedgerEscrow:

@@ -14,10 +14,9 @@ from typing import Any, Protocol
 
 from offerhub.config import settings
 from offerhub.core.context import RequestContext
+from offerhub.escrow.ledger_rail import LEDGER, LedgerEscrow
 from offerhub.escrow.settlement import Payout
-
-TRUSTLESS_WORK = "TRUSTLESS_WORK"
-LEDGER = "LEDGER"
+from offerhub.escrow.trustless_rail import TRUSTLESS_WORK, TrustlessWorkEscrow
 
 Order = dict[str, Any]
 Escrow = dict[str, Any]
@@ -58,10 +57,4 @@ def provider_for_mode() -> str:
 
 
 def rail_for(escrow: Escrow) -> EscrowRail:
-    if escrow.get("provider", TRUSTLESS_WORK) == LEDGER:
-        from offerhub.escrow.ledger_rail import LedgerEscrow
-
-        return LedgerEscrow()
-    from offerhub.escrow.trustless_rail import TrustlessWorkEscrow
-
-    return TrustlessWorkEscrow()
+    return LedgerEscrow() if escrow["provider"] == LEDGER else TrustlessWorkEscrow()

@@ -23,6 +23,11 @@ def get(conn: Connection, escrow_id: str, *, for_update: bool = False) -> dict[s
     return dict(row) if row else None
 
 
+def by_contract(conn: Connection, contract_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(escrows).where(escrows.c.contract_id == contract_id)).mappings().first()
+    return dict(row) if row else None
+
+
 def of_orders(conn: Connection, order_ids: list[str]) -> dict[str, dict[str, Any]]:
     if not order_ids:
         return {}

@@ -21,12 +21,15 @@ from offerhub.config import settings
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import ProviderError
 from offerhub.escrow import steps
-from offerhub.escrow.rails import TRUSTLESS_WORK, Escrow, Order
 from offerhub.escrow.settlement import Payout, payout
 from offerhub.escrow.steps import Step
 from offerhub.stellar.horizon import USDC
 from offerhub.trustless.client import trustless_work
 from offerhub.wallets.service import Signer, platform_signer, user_signer
+
+TRUSTLESS_WORK = "TRUSTLESS_WORK"
+Order = dict[str, Any]
+Escrow = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from offerhub.core.errors import InvalidState
+from offerhub.core import states
 
 ORDER_CREATED = "ORDER_CREATED"
 FUNDS_RESERVED = "FUNDS_RESERVED"
@@ -45,12 +45,7 @@ OUTCOME_SPLIT = "SPLIT"
 
 
 def require_status(order: dict, allowed: Iterable[str], action: str) -> None:
-    allowed = tuple(allowed)
-    if order["status"] not in allowed:
-        raise InvalidState(
-            f"cannot {action} an order in state {order['status']}",
-            details={"orderId": order["id"], "currentState": order["status"], "allowedStates": list(allowed)},
-        )
+    states.require_status(order, allowed, action, noun="an order", id_key="orderId")
 
 
 def check_transition(current: str, target: str) -> None:

@@ -12,6 +12,8 @@ the rails.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,9 +29,14 @@ from offerhub.observability import logger
 from offerhub.orders import store as order_store
 from offerhub.resolution.service import resume
 
+# Top-ups and withdrawals that have not moved for this long are refreshed (a webhook normally comes sooner).
+STALE_AFTER = timedelta(minutes=5)
+STALE_BATCH = 50
+
 
 def finish_interrupted(ctx: RequestContext, *, limit: int = 20) -> dict[str, Any]:
-    from offerhub.withdrawals.service import refresh_stale as refresh_withdrawals
+    from offerhub.withdrawals import store as withdrawal_store
+    from offerhub.withdrawals.service import refresh_withdrawal
 
     with read_only() as conn:
         order_ids = order_store.interrupted(conn, limit)
@@ -42,11 +49,12 @@ def finish_interrupted(ctx: RequestContext, *, limit: int = 20) -> dict[str, Any
             logger.warning("order not finished yet", extra={"orderId": order_id, "code": exc.code})
             failed.append(order_id)
     result: dict[str, Any] = {"checked": len(order_ids), "finished": finished, "failed": failed,
-                              "withdrawals": refresh_withdrawals(ctx)}
+                              "withdrawals": refresh_stale(ctx, withdrawal_store.open_older_than, refresh_withdrawal)}
     if current() == AIRTM:
-        from offerhub.topups.service import refresh_stale as refresh_topups
+        from offerhub.topups import store as topup_store
+        from offerhub.topups.service import refresh_topup
 
-        result["topups"] = refresh_topups(ctx)
+        result["topups"] = refresh_stale(ctx, topup_store.open_older_than, refresh_topup)
         result["airtmBalance"] = check_airtm_balance(ctx)
     else:
         from offerhub.wallets.sync import check_next_batch, check_platform
@@ -54,6 +62,22 @@ def finish_interrupted(ctx: RequestContext, *, limit: int = 20) -> dict[str, Any
         result["balances"] = check_next_batch(ctx)
         result["platformFees"] = check_platform(ctx)
     return result
+
+
+def refresh_stale(ctx: RequestContext, stale: Callable[..., list[str]],
+                  refresh: Callable[[RequestContext, str], dict[str, Any]]) -> dict[str, Any]:
+    """Refresh from their rail the top-ups or withdrawals that have not moved for STALE_AFTER: a dropped
+    webhook is still applied, a payment whose answer was lost is confirmed or resent."""
+    with read_only() as conn:
+        ids = stale(conn, STALE_AFTER, STALE_BATCH)
+    refreshed, failed = {}, []
+    for object_id in ids:
+        try:
+            refreshed[object_id] = refresh(ctx, object_id)["status"]
+        except OfferHubError as exc:  # still failing: the next run tries again
+            logger.warning("not refreshed yet", extra={"id": object_id, "code": exc.code})
+            failed.append(object_id)
+    return {"checked": len(ids), "refreshed": refreshed, "failed": failed}
 
 
 def check_airtm_balance(ctx: RequestContext) -> dict[str, Any]:
@@ -67,7 +91,7 @@ def check_airtm_balance(ctx: RequestContext) -> dict[str, Any]:
         return {"checked": False, "error": exc.code}
     with read_only() as conn:
         external = ledger_store.balance_of(conn, accounts.external("airtm").code) or Decimal("0.00")
-    held = Decimal(str(at_airtm.get("available") or 0)) + Decimal(str(at_airtm.get("pending") or 0))
+    held = at_airtm["available"] + at_airtm["pending"]
     ledger_says = -external
     difference = held - ledger_says
     result = {"ledger": format_amount(ledger_says), "airtm": format_amount(held),

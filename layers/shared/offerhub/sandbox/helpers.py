@@ -14,7 +14,9 @@ import httpx
 from offerhub.config import settings
 from offerhub.core.errors import BusinessRuleViolation, NotFound, ProviderError, ValidationFailed
 from offerhub.core.money import format_amount
+from offerhub.topups.service import get_topup
 from offerhub.wallets.service import deposit_instructions
+from offerhub.withdrawals.service import get_withdrawal
 
 FAULT_TARGETS = ("deploy", "fund-escrow", "change-milestone-status", "approve-milestone", "release-funds",
                  "dispute-escrow", "resolve-dispute", "send-transaction", "horizon-submit",
@@ -81,8 +83,6 @@ def complete_topup(topup_id: str, outcome: str) -> dict[str, Any]:
     """The user confirms (or cancels) on Airtm's checkout, or Airtm fails the payin; Airtm then sends its
     webhook, which reaches the top-up through the queue."""
     _control_url()
-    from offerhub.topups.service import get_topup
-
     topup = get_topup(topup_id)
     if not topup["airtmPayinId"]:
         raise BusinessRuleViolation("the top-up has no Airtm payin yet", code="INVALID_STATE")
@@ -95,8 +95,6 @@ def complete_topup(topup_id: str, outcome: str) -> dict[str, Any]:
 def complete_withdrawal(withdrawal_id: str, outcome: str) -> dict[str, Any]:
     """The recipient of a payout left PENDING acts on Airtm (or it fails, or is canceled)."""
     _control_url()
-    from offerhub.withdrawals.service import get_withdrawal
-
     withdrawal = get_withdrawal(withdrawal_id)
     if not withdrawal["airtmPayoutId"]:
         raise BusinessRuleViolation("the withdrawal has no Airtm payout", code="INVALID_STATE")

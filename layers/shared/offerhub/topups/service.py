@@ -22,7 +22,6 @@ from offerhub.core.clock import utcnow
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import (
     BusinessRuleViolation,
-    InvalidState,
     NotFound,
     OfferHubError,
     ProviderError,
@@ -106,8 +105,7 @@ def list_topups(page: PageRequest, *, user_id: str | None, status: str | None) -
 def cancel_topup(ctx: RequestContext, topup_id: str) -> dict[str, Any]:
     with read_only() as conn:
         row = _found(conn, topup_id)
-    if row["status"] != states.AWAITING or row["airtm_payin_id"] is None:
-        raise _not_cancelable(row)
+    states.require_status(row, [states.AWAITING], "cancel")
     try:
         payin = airtm().cancel_payin(row["airtm_payin_id"])
     except OfferHubError as exc:
@@ -115,14 +113,9 @@ def cancel_topup(ctx: RequestContext, topup_id: str) -> dict[str, Any]:
             raise
         # Airtm would not cancel (the user confirmed meanwhile): take its truth, then refuse.
         current = refresh_topup(ctx, topup_id)
-        raise _not_cancelable({**row, "status": current["status"]}) from None
+        states.require_status({**row, "status": current["status"]}, [states.AWAITING], "cancel")
+        raise
     return apply_payin(ctx, topup_id, payin, canceled_by="api")
-
-
-def _not_cancelable(row: dict[str, Any]) -> InvalidState:
-    return InvalidState(f"cannot cancel a top-up in state {row['status']}",
-                        details={"topupId": row["id"], "currentState": row["status"],
-                                 "allowedStates": [states.AWAITING]})
 
 
 def refresh_topup(ctx: RequestContext, topup_id: str) -> dict[str, Any]:
@@ -191,7 +184,7 @@ def _enter(uow: UnitOfWork, row: dict[str, Any], target: str, fields: dict[str, 
         change = ledger.credit(uow, user_id, net, source=AIRTM_EXTERNAL, description=f"top-up {topup_id}",
                                reference=topup_id)
         fields["ledger_transaction_id"] = change.transaction_id
-        data.update(netAmount=format_amount(net), fee=format_amount(fields.get("fee", row["fee"]) or 0),
+        data.update(netAmount=format_amount(net), fee=format_amount(fields.get("fee", row["fee"]) or Decimal("0.00")),
                     newAvailableBalance=format_amount(change.after.available))
     elif target == states.AWAITING:
         data["confirmationUri"] = fields.get("confirmation_uri", row["confirmation_uri"])
@@ -213,23 +206,3 @@ def _fail(ctx: RequestContext, topup_id: str, reason: str) -> dict[str, Any]:
         if row["status"] in states.TERMINAL:
             return store.to_public(row)
         return store.to_public(_enter(uow, row, states.FAILED, {}, {"failureReason": reason}, "system"))
-
-
-# The reconciliation refreshes what has not moved for this long (a webhook normally comes much sooner).
-STALE_AFTER = timedelta(minutes=5)
-
-
-def refresh_stale(ctx: RequestContext, *, age: timedelta | None = None, limit: int = 50) -> dict[str, Any]:
-    """The reconciliation's pass: a top-up whose webhook was lost is still applied."""
-    with read_only() as conn:
-        ids = store.open_older_than(conn, STALE_AFTER if age is None else age, limit)
-    changed, failed = [], []
-    for topup_id in ids:
-        try:
-            before = get_topup(topup_id)["status"]
-            if refresh_topup(ctx, topup_id)["status"] != before:
-                changed.append(topup_id)
-        except OfferHubError as exc:
-            logger.warning("top-up not refreshed", extra={"topupId": topup_id, "code": exc.code})
-            failed.append(topup_id)
-    return {"checked": len(ids), "changed": changed, "failed": failed}

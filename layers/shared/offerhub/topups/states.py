@@ -7,6 +7,10 @@ credit it twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from offerhub.core import states
+
 CREATED = "TOPUP_CREATED"
 AWAITING = "TOPUP_AWAITING_USER_CONFIRMATION"
 PROCESSING = "TOPUP_PROCESSING"
@@ -33,3 +37,7 @@ FROM_PAYIN = {
 
 def moves_forward(current: str, target: str) -> bool:
     return current not in TERMINAL and _RANK[target] > _RANK[current]
+
+
+def require_status(row: dict, allowed: Iterable[str], action: str) -> None:
+    states.require_status(row, allowed, action, noun="a top-up", id_key="topupId")

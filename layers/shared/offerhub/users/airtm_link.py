@@ -10,10 +10,11 @@ from offerhub.airtm.client import airtm
 from offerhub.audit.service import record
 from offerhub.core.clock import iso
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import BusinessRuleViolation, NotFound
+from offerhub.core.errors import BusinessRuleViolation, NotFound, OfferHubError
 from offerhub.core.ids import looks_like
 from offerhub.events import catalogue
 from offerhub.modes import AIRTM, require
+from offerhub.observability import logger
 from offerhub.users import store
 
 
@@ -67,9 +68,6 @@ class AirtmLinkProvisioner:
     def provision(self, user: dict[str, Any]) -> bool:
         if not user.get("email") or user.get("airtmLinked"):
             return False
-        from offerhub.core.errors import OfferHubError
-        from offerhub.observability import logger
-
         try:
             link(self.ctx, user["id"], user["email"])
         except OfferHubError as exc:

@@ -135,7 +135,7 @@ def user_signer(ctx: RequestContext, user_id: str) -> Signer:
     return _open(row)
 
 
-def _wallet_row(user_id: str) -> dict[str, Any]:
+def wallet_row(user_id: str) -> dict[str, Any]:
     with read_only() as conn:
         row = store.of_user(conn, user_id) if looks_like(user_id, "usr") else None
     if row is None:
@@ -144,7 +144,7 @@ def _wallet_row(user_id: str) -> dict[str, Any]:
 
 
 def get_wallet(user_id: str) -> dict[str, Any]:
-    row = _wallet_row(user_id)
+    row = wallet_row(user_id)
     balances = horizon().balances(row["public_key"])
     return {
         "id": row["id"],
@@ -160,7 +160,7 @@ def get_wallet(user_id: str) -> dict[str, Any]:
 
 
 def deposit_instructions(user_id: str) -> dict[str, Any]:
-    row = _wallet_row(user_id)
+    row = wallet_row(user_id)
     net = settings().stellar
     return {
         "provider": "crypto",
@@ -175,7 +175,7 @@ def deposit_instructions(user_id: str) -> dict[str, Any]:
 
 
 def chain_usdc(user_id: str) -> Decimal | None:
-    return horizon().balances(_wallet_row(user_id)["public_key"])["usdc"]
+    return horizon().balances(wallet_row(user_id)["public_key"])["usdc"]
 
 
 class CryptoWalletProvisioner:

@@ -11,27 +11,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection
 
-from offerhub.adapters.postgres.schema import escrows, topups, withdrawals
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import OfferHubError
+from offerhub.escrow import store as escrow_store
+from offerhub.resolution.service import resume
+from offerhub.topups import store as topup_store
+from offerhub.topups.service import refresh_topup
 from offerhub.webhooks import inbox
 from offerhub.webhooks.ingress import AIRTM, TRUSTLESS_WORK
+from offerhub.withdrawals import store as withdrawal_store
+from offerhub.withdrawals.service import refresh_withdrawal
 
 
 def apply_event(ctx: RequestContext, provider: str, event_id: str) -> str:
     """Apply one queued event; returns the outcome (`applied`, `ignored`, `duplicate`, `unknown`).
     Raises on a failure worth retrying (the message comes back, then goes to the DLQ)."""
-    with transaction(ctx) as uow:
-        event = inbox.claim(uow.conn, provider, event_id)
-    if event is None:
-        return "unknown"
-    if event["processed_at"] is not None:
-        return "duplicate"
+    with read_only() as conn:
+        event = inbox.get(conn, provider, event_id)
+        if event is None:
+            return "unknown"
+        if event["processed_at"] is not None:
+            return "duplicate"
+        target = _target(conn, event)
     try:
-        outcome = _apply(ctx, event)
+        outcome = "ignored" if target is None else target(ctx)
     except OfferHubError as exc:
         with transaction(ctx) as uow:
             inbox.mark_failed(uow.conn, provider, event_id, f"{exc.code}: {exc.message}")
@@ -41,53 +47,32 @@ def apply_event(ctx: RequestContext, provider: str, event_id: str) -> str:
     return outcome
 
 
-def _apply(ctx: RequestContext, event: dict[str, Any]) -> str:
+def _target(conn: Connection, event: dict[str, Any]) -> Any:
+    """What to refresh for this event (None: not ours, or nothing to do)."""
     payload = event["payload"]
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    if event["provider"] == AIRTM:
-        kind = str(event["type"]).split(".", 1)[0]
-        if kind == "payin":
-            return _airtm_payin(ctx, str(data.get("id")), data.get("code"))
-        if kind == "payout":
-            return _airtm_payout(ctx, str(data.get("id")), data.get("code"))
-        return "ignored"
+    kind = str(event["type"]).split(".", 1)[0]
+    if event["provider"] == AIRTM and kind == "payin":
+        found = topup_store.by_payin(conn, str(data.get("id"))) or _by_code(topup_store, conn, data)
+        return None if found is None else _applied(refresh_topup, found["id"])
+    if event["provider"] == AIRTM and kind == "payout":
+        found = withdrawal_store.by_payout(conn, str(data.get("id"))) or _by_code(withdrawal_store, conn, data)
+        return None if found is None else _applied(refresh_withdrawal, found["id"])
     if event["provider"] == TRUSTLESS_WORK and event["object_id"]:
-        return _trustless_escrow(ctx, event["object_id"])
-    return "ignored"
+        escrow = escrow_store.by_contract(conn, event["object_id"])
+        return None if escrow is None else _applied(resume, escrow["order_id"])
+    return None
 
 
-def _airtm_payin(ctx: RequestContext, payin_id: str, code: Any) -> str:
-    from offerhub.topups.service import refresh_topup
-
-    with read_only() as conn:
-        found = conn.execute(select(topups.c.id).where(topups.c.airtm_payin_id == payin_id)).scalar()
-        if found is None and isinstance(code, str):  # the create's answer was lost: known by our code only
-            found = conn.execute(select(topups.c.id).where(topups.c.id == code)).scalar()
-    if found is None:
-        return "ignored"  # not ours (another integration on the same Airtm account)
-    refresh_topup(ctx, found)
-    return "applied"
+def _by_code(store: Any, conn: Connection, data: dict[str, Any]) -> dict[str, Any] | None:
+    """A create whose answer was lost is known by our code (the Airtm `code` is our id) only."""
+    code = data.get("code")
+    return store.get(conn, code) if isinstance(code, str) else None
 
 
-def _airtm_payout(ctx: RequestContext, payout_id: str, code: Any) -> str:
-    from offerhub.withdrawals.service import refresh_withdrawal
+def _applied(refresh: Any, object_id: str) -> Any:
+    def run(ctx: RequestContext) -> str:
+        refresh(ctx, object_id)
+        return "applied"
 
-    with read_only() as conn:
-        found = conn.execute(select(withdrawals.c.id).where(withdrawals.c.airtm_payout_id == payout_id)).scalar()
-        if found is None and isinstance(code, str):
-            found = conn.execute(select(withdrawals.c.id).where(withdrawals.c.id == code)).scalar()
-    if found is None:
-        return "ignored"
-    refresh_withdrawal(ctx, found)
-    return "applied"
-
-
-def _trustless_escrow(ctx: RequestContext, contract_id: str) -> str:
-    from offerhub.resolution.service import resume
-
-    with read_only() as conn:
-        order_id = conn.execute(select(escrows.c.order_id).where(escrows.c.contract_id == contract_id)).scalar()
-    if order_id is None:
-        return "ignored"
-    resume(ctx, order_id)
-    return "applied"
+    return run

@@ -33,18 +33,19 @@ def mark_enqueued(conn: Connection, provider: str, event_id: str) -> None:
                  .values(enqueued_at=utcnow()))
 
 
-def claim(conn: Connection, provider: str, event_id: str) -> dict[str, Any] | None:
-    """The event, locked for this worker and counted as one more attempt (None when unknown)."""
-    row = conn.execute(update(inbox).where(inbox.c.provider == provider, inbox.c.event_id == event_id)
-                       .values(attempts=inbox.c.attempts + 1).returning(inbox)).mappings().first()
+def get(conn: Connection, provider: str, event_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(inbox).where(inbox.c.provider == provider, inbox.c.event_id == event_id)
+                       ).mappings().first()
     return dict(row) if row else None
 
 
 def mark_processed(conn: Connection, provider: str, event_id: str, outcome: str) -> None:
+    """Done (an attempt counted). `outcome` other than `applied` is kept for whoever looks (ignored, …)."""
     conn.execute(update(inbox).where(inbox.c.provider == provider, inbox.c.event_id == event_id)
-                 .values(processed_at=utcnow(), last_error=None if outcome == "applied" else outcome))
+                 .values(processed_at=utcnow(), attempts=inbox.c.attempts + 1,
+                         last_error=None if outcome == "applied" else outcome))
 
 
 def mark_failed(conn: Connection, provider: str, event_id: str, error: str) -> None:
     conn.execute(update(inbox).where(inbox.c.provider == provider, inbox.c.event_id == event_id)
-                 .values(last_error=error[:500]))
+                 .values(attempts=inbox.c.attempts + 1, last_error=error[:500]))

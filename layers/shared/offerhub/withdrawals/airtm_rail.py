@@ -10,10 +10,9 @@ from typing import Any
 from offerhub.airtm.client import airtm
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import BusinessRuleViolation, OfferHubError
-from offerhub.ledger import accounts
 from offerhub.users.airtm_link import check_eligible
 from offerhub.withdrawals import states
-from offerhub.withdrawals.rails import Destination, DestinationInvalid, RailState
+from offerhub.withdrawals.port import Destination, DestinationInvalid, RailState
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Airtm payout status (reference/providers.md §B.4) → ours.
@@ -35,9 +34,6 @@ FROM_PAYOUT = {
 
 
 class AirtmPayouts:
-    destination_type = "airtm"
-    external = accounts.external("airtm")
-
     def check_destination(self, ctx: RequestContext, user: dict[str, Any], ref: str | None,
                           memo: str | int | None) -> Destination:
         if memo is not None:
@@ -97,7 +93,8 @@ class AirtmPayouts:
 
 
 def _state(payout: dict[str, Any]) -> RailState:
-    status = FROM_PAYOUT.get(str(payout.get("status", "")).upper(), states.COMMITTED)
+    # An unknown status moves nothing (CREATED is never a step forward).
+    status = FROM_PAYOUT.get(str(payout.get("status", "")).upper(), states.CREATED)
     fee = payout.get("airtmFee")
     net = payout.get("netAmount")
     reason = payout.get("reasonDescription") or payout.get("reasonCode")

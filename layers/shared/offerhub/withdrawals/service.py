@@ -11,7 +11,6 @@ moves, so a replayed webhook or a retried call can neither pay twice nor return 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,17 +18,17 @@ from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, trans
 from offerhub.audit.service import record
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import InvalidState, NotFound, OfferHubError, ValidationFailed
+from offerhub.core.errors import NotFound, OfferHubError, ValidationFailed
 from offerhub.core.ids import looks_like, new_id
 from offerhub.core.money import CURRENCY, format_amount
 from offerhub.core.pagination import Page, PageRequest
 from offerhub.events import catalogue
 from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
-from offerhub.observability import logger
 from offerhub.users import store as user_store
 from offerhub.withdrawals import states, store
-from offerhub.withdrawals.rails import RailState, normalise_type, rail_for
+from offerhub.withdrawals.port import RailState
+from offerhub.withdrawals.rails import EXTERNAL_ACCOUNTS, normalise_type, rail_for
 
 _EVENTS = {
     states.COMMITTED: catalogue.WITHDRAWAL_COMMITTED,
@@ -110,9 +109,8 @@ def cancel_withdrawal(ctx: RequestContext, withdrawal_id: str) -> dict[str, Any]
         if exc.status != 409:
             raise
         current = refresh_withdrawal(ctx, withdrawal_id)  # the rail moved on meanwhile: take its truth, refuse
-        raise InvalidState(f"cannot cancel a withdrawal in state {current['status']}", details={
-            "withdrawalId": withdrawal_id, "currentState": current["status"],
-            "allowedStates": [states.CREATED]}) from None
+        states.require_status({**row, "status": current["status"]}, [states.CREATED], "cancel")
+        raise
     state = RailState(states.CANCELED, columns=at_rail.columns if at_rail else {},
                       failure_reason="canceled by the API caller")
     with transaction(ctx) as uow:
@@ -127,11 +125,7 @@ def refresh_withdrawal(ctx: RequestContext, withdrawal_id: str) -> dict[str, Any
         row = _found(conn, withdrawal_id)
     if row["status"] in states.TERMINAL:
         return store.to_public(row)
-    rail = rail_for(row["destination_type"])
-    if row["status"] == states.COMMITTED and row["destination_type"] == "crypto":
-        state = rail.send(ctx, row)  # finishing a payment in flight is how its truth is learnt
-    else:
-        state = rail.status(ctx, row)
+    state = rail_for(row["destination_type"]).status(ctx, row)
     return store.to_public(apply_rail_state(ctx, withdrawal_id, state)) if state else store.to_public(row)
 
 
@@ -174,7 +168,7 @@ def _enter(uow: UnitOfWork, row: dict[str, Any], target: str, fields: dict[str, 
     """The state change, its ledger lines, its event and audit row, in the caller's transaction."""
     if target == states.COMPLETED:
         ledger.post(uow, "WITHDRAWAL_PAYOUT", [(_pending(row), -row["amount"]),
-                                              (rail_for_row(row).external, row["amount"])],
+                                              (EXTERNAL_ACCOUNTS[row["destination_type"]], row["amount"])],
                     description=f"withdrawal {row['id']} paid out", reference=row["id"])
         fields["completed_at"] = utcnow()
     elif target in (states.FAILED, states.CANCELED):
@@ -186,17 +180,6 @@ def _enter(uow: UnitOfWork, row: dict[str, Any], target: str, fields: dict[str, 
     uow.emit(_EVENTS[target], "Withdrawal", row["id"], data)
     record(uow, _EVENTS[target], "Withdrawal", row["id"], before={"status": row["status"]}, after=data)
     return updated
-
-
-def rail_for_row(row: dict[str, Any]) -> Any:
-    # The rail a withdrawal was made on, even if the deployment's mode changed since (its ledger account).
-    from offerhub.withdrawals.airtm_rail import AirtmPayouts
-
-    if row["destination_type"] == "airtm":
-        return AirtmPayouts
-    from offerhub.withdrawals.stellar_rail import StellarPayments
-
-    return StellarPayments
 
 
 def _event_data(row: dict[str, Any]) -> dict[str, Any]:
@@ -229,23 +212,3 @@ def list_withdrawals(page: PageRequest, *, user_id: str | None, status: str | No
             raise ValidationFailed("cursor is not a known withdrawal id", details={"field": "cursor"})
         rows = store.search(conn, user_id=user_id, status=status, cursor=page.cursor, limit=page.limit + 1)
     return Page.from_rows([store.to_public(r) for r in rows], page.limit, lambda w: w["id"])
-
-
-# The reconciliation refreshes what has not moved for this long (a webhook normally comes much sooner).
-STALE_AFTER = timedelta(minutes=5)
-
-
-def refresh_stale(ctx: RequestContext, *, age: timedelta | None = None, limit: int = 50) -> dict[str, Any]:
-    """The reconciliation's pass: withdrawals in flight are finished (a lost webhook, a crashed commit)."""
-    with read_only() as conn:
-        ids = store.open_older_than(conn, STALE_AFTER if age is None else age, limit)
-    changed, failed = [], []
-    for withdrawal_id in ids:
-        try:
-            before = get_withdrawal(withdrawal_id)["status"]
-            if refresh_withdrawal(ctx, withdrawal_id)["status"] != before:
-                changed.append(withdrawal_id)
-        except OfferHubError as exc:
-            logger.warning("withdrawal not refreshed", extra={"withdrawalId": withdrawal_id, "code": exc.code})
-            failed.append(withdrawal_id)
-    return {"checked": len(ids), "changed": changed, "failed": failed}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from offerhub.core.errors import InvalidState
+from offerhub.core import states
 
 CREATED = "WITHDRAWAL_CREATED"
 COMMITTED = "WITHDRAWAL_COMMITTED"
@@ -28,8 +28,4 @@ def moves_forward(current: str, target: str) -> bool:
 
 
 def require_status(row: dict, allowed: Iterable[str], action: str) -> None:
-    allowed = tuple(allowed)
-    if row["status"] not in allowed:
-        raise InvalidState(f"cannot {action} a withdrawal in state {row['status']}",
-                           details={"withdrawalId": row["id"], "currentState": row["status"],
-                                    "allowedStates": list(allowed)})
+    states.require_status(row, allowed, action, noun="a withdrawal", id_key="withdrawalId")

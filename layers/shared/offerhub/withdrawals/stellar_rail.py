@@ -24,11 +24,10 @@ from offerhub.adapters.postgres.unit_of_work import read_only, transaction
 from offerhub.config import settings
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import ProviderError, ProviderTimeout
-from offerhub.ledger import accounts
 from offerhub.stellar.horizon import Horizon, horizon, requires_memo
-from offerhub.wallets.service import _wallet_row, user_signer
+from offerhub.wallets.service import user_signer, wallet_row
 from offerhub.withdrawals import states, store
-from offerhub.withdrawals.rails import Destination, DestinationInvalid, RailState
+from offerhub.withdrawals.port import Destination, DestinationInvalid, RailState
 
 MAX_MEMO_TEXT_BYTES = 28
 MAX_MEMO_ID = 2**64 - 1
@@ -53,9 +52,6 @@ WHY = {
 
 
 class StellarPayments:
-    destination_type = "crypto"
-    external = accounts.external("stellar")
-
     # --- before any money moves ------------------------------------------------------------------------
     def check_destination(self, ctx: RequestContext, user: dict[str, Any], ref: str | None,
                           memo: str | int | None) -> Destination:
@@ -69,7 +65,7 @@ class StellarPayments:
         if not StrKey.is_valid_ed25519_public_key(ref):
             raise _invalid("MALFORMED", ref, "destinationRef is not a valid Stellar account address (G…)")
         memo_type, memo_text = _memo(ref, memo)
-        wallet = _wallet_row(user["id"])  # 404 WALLET_NOT_FOUND
+        wallet = wallet_row(user["id"])  # 404 WALLET_NOT_FOUND
         if ref == wallet["public_key"]:
             raise _invalid("OWN_WALLET", ref, "the destination is the user's own wallet")
         h = horizon()
@@ -104,11 +100,11 @@ class StellarPayments:
             xdr, tx_hash = h.build_usdc_payment(signer.secret, row["destination_ref"], row["amount"],
                                                 row["memo_type"], row["memo"])
             recorded = _record(ctx, row, tx_hash, xdr, replacing)
-            if recorded is None:  # another withdrawal's identical envelope: wait until its sequence number is used
+            if recorded == store.TAKEN:  # another withdrawal's identical envelope: wait for the next sequence
                 time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter, not a secret
                 row = _reread(row["id"])
                 continue
-            if not recorded:  # another request recorded its envelope first: finish theirs, never a second
+            if recorded == store.LOST:  # another request recorded its envelope first: finish theirs, never a second
                 row = _reread(row["id"])
                 continue
             row = {**row, "transaction_hash": tx_hash, "signed_xdr": xdr}
@@ -129,6 +125,8 @@ class StellarPayments:
                             details={"attempts": SEQUENCE_ATTEMPTS})
 
     def status(self, ctx: RequestContext, withdrawal: dict[str, Any]) -> RailState | None:
+        if withdrawal["status"] == states.COMMITTED:  # a payment in flight: finishing it is how it is learnt
+            return self.send(ctx, withdrawal)
         tx_hash = withdrawal["transaction_hash"]
         if not tx_hash:
             return None
@@ -152,25 +150,9 @@ class StellarPayments:
         raise refusal  # a timeout, an outage, anything unproven: stay COMMITTED, a retry resumes
 
 
-def _record(ctx: RequestContext, row: dict[str, Any], tx_hash: str, xdr: str, replacing: str | None
-            ) -> bool | None:
-    """Record the envelope before it is sent (compare-and-swap on the hash it replaces). False: another
-    request recorded one first. None: this very envelope is another withdrawal's. Two withdrawals of the same
-    amount to the same address, built from the same sequence number in the same second, are byte for byte
-    one transaction with one hash: recorded for both, its one payment would complete both. Recordings of one
-    wallet are serialised (an advisory lock) so that the check and the record cannot interleave."""
-    from sqlalchemy import select, text
-
-    from offerhub.adapters.postgres.schema import withdrawals
-
-    w = withdrawals
+def _record(ctx: RequestContext, row: dict[str, Any], tx_hash: str, xdr: str, replacing: str | None) -> str:
+    """Record the envelope before it is sent (withdrawals/store.record_payment: RECORDED, LOST, TAKEN)."""
     with transaction(ctx) as uow:
-        uow.conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                         {"k": f"withdrawal-payment:{row['user_id']}"})
-        taken = uow.conn.execute(select(w.c.id).where(w.c.user_id == row["user_id"], w.c.transaction_hash == tx_hash,
-                                                      w.c.id != row["id"])).first()
-        if taken is not None:
-            return None
         return store.record_payment(uow.conn, row["id"], tx_hash, xdr, replacing=replacing)
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import IntegrityError
 
 from offerhub.adapters.postgres.schema import newest_first_page, withdrawals
 from offerhub.core.clock import iso, utcnow
@@ -40,15 +41,24 @@ def update_withdrawal(conn: Connection, withdrawal_id: str, **values: Any) -> di
                              .values(**values, updated_at=utcnow()).returning(withdrawals)).mappings().one())
 
 
+RECORDED, LOST, TAKEN = "recorded", "lost", "taken"
+
+
 def record_payment(conn: Connection, withdrawal_id: str, tx_hash: str, signed_xdr: str,
-                   replacing: str | None) -> bool:
+                   replacing: str | None) -> str:
     """Record the signed payment before it is sent. Compare-and-swap on the hash it replaces (None for the
-    first), so two concurrent commits can never both record (and send) an envelope of their own."""
+    first), so two concurrent commits can never both record (and send) an envelope of their own: LOST means
+    another request recorded one first. TAKEN: this very transaction is another withdrawal's (the unique
+    index on the hash)."""
     w = withdrawals
     query = update(w).where(w.c.id == withdrawal_id, (w.c.transaction_hash == replacing) if replacing
                             else w.c.transaction_hash.is_(None))
-    result = conn.execute(query.values(transaction_hash=tx_hash, signed_xdr=signed_xdr, updated_at=utcnow()))
-    return result.rowcount == 1
+    try:
+        with conn.begin_nested():
+            result = conn.execute(query.values(transaction_hash=tx_hash, signed_xdr=signed_xdr, updated_at=utcnow()))
+    except IntegrityError:
+        return TAKEN
+    return RECORDED if result.rowcount == 1 else LOST
 
 
 def search(conn: Connection, *, user_id: str | None, status: str | None, cursor: str | None, limit: int

@@ -78,6 +78,9 @@ CREATE TABLE withdrawals (
 );
 CREATE INDEX withdrawals_created ON withdrawals (created_at DESC, id DESC);
 CREATE INDEX withdrawals_user ON withdrawals (user_id, created_at DESC);
+-- One signed payment pays one withdrawal: two same-amount withdrawals to one address, built from one
+-- sequence number in the same second, are byte for byte one transaction, and only one may record it.
+CREATE UNIQUE INDEX withdrawals_transaction_hash ON withdrawals (transaction_hash) WHERE transaction_hash IS NOT NULL;
 CREATE INDEX withdrawals_open ON withdrawals (updated_at)
     WHERE status IN ('WITHDRAWAL_CREATED', 'WITHDRAWAL_COMMITTED', 'WITHDRAWAL_PENDING');
 CREATE INDEX ledger_accounts_pending ON ledger_accounts (owner_id) WHERE kind = 'WITHDRAWAL_PENDING';
