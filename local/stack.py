@@ -68,7 +68,7 @@ def main() -> None:
             "OFFERHUB_MASTER_KEY": master_key,
             "AIRTM_WEBHOOK_SECRET": webhook_secret,
             "TRUSTLESS_WEBHOOK_SECRET": os.environ.get("TRUSTLESS_WEBHOOK_SECRET") or secrets.token_hex(24),
-            "TOPUP_CALLBACK_BASE_URL": f"{base}/topups",
+            "TOPUP_CALLBACK_BASE_URL": os.environ.get("TOPUP_CALLBACK_BASE_URL") or f"{base}/topups",
             "API_KEY_ENV": "test",
             # Handlers share this process and serve requests concurrently, unlike one-request containers.
             "DB_POOL_SIZE": "4",

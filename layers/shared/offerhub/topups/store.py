@@ -28,8 +28,8 @@ def get(conn: Connection, topup_id: str, *, for_update: bool = False) -> dict[st
 
 
 def by_payin(conn: Connection, payin_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(topups.c.id).where(topups.c.airtm_payin_id == payin_id)).first()
-    return get(conn, row.id) if row else None
+    row = conn.execute(select(topups).where(topups.c.airtm_payin_id == payin_id)).mappings().first()
+    return dict(row) if row else None
 
 
 def exists(conn: Connection, topup_id: str) -> bool:

@@ -28,8 +28,8 @@ def get(conn: Connection, withdrawal_id: str, *, for_update: bool = False) -> di
 
 
 def by_payout(conn: Connection, payout_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(withdrawals.c.id).where(withdrawals.c.airtm_payout_id == payout_id)).first()
-    return get(conn, row.id) if row else None
+    row = conn.execute(select(withdrawals).where(withdrawals.c.airtm_payout_id == payout_id)).mappings().first()
+    return dict(row) if row else None
 
 
 def exists(conn: Connection, withdrawal_id: str) -> bool:
