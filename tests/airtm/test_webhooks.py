@@ -236,3 +236,22 @@ def test_failed_payout_and_cancel_return_the_money(key, funded_airtm_user):
                                                                  "destinationRef": "unknown-x@example.com"})
     assert refused.status == 422 and refused.error_code == "AIRTM_USER_INVALID"
     assert balance(key, user["id"])["available"] == "30.00"
+
+
+def test_an_unreadable_airtm_answer_is_a_502_and_moves_nothing(key, airtm_user, monkeypatch):
+    from offerhub.topups import service
+
+    user = airtm_user()
+    topup = _topup(key, user["id"])
+    real = service.airtm()
+
+    class Garbled:
+        def payin(self, payin_id: str) -> dict:
+            return {**real.payin(payin_id), "status": "CONFIRMED", "netAmount": "NaN", "amount": {"x": 1}}
+
+    monkeypatch.setattr(service, "airtm", Garbled)
+    refreshed = call("POST", f"/api/v1/topups/{topup['id']}/refresh", key=key)
+    assert refreshed.status == 502 and refreshed.error_code == "PROVIDER_ERROR", refreshed.body
+    monkeypatch.setattr(service, "airtm", lambda: real)
+    assert call("GET", f"/api/v1/topups/{topup['id']}", key=key).data["status"] == "TOPUP_AWAITING_USER_CONFIRMATION"
+    assert balance(key, user["id"])["available"] == "0.00"

@@ -12,9 +12,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from offerhub.core.decimal_json import dumps, loads
-from offerhub.core.errors import InvalidAmount
+from offerhub.core.errors import InvalidAmount, ProviderError
 
-__all__ = ["CENT", "NOTES_MAX_CHARS", "dumps", "loads", "money", "payin_body", "payout_body"]
+__all__ = ["CENT", "NOTES_MAX_CHARS", "dumps", "loads", "money", "payin_body", "payout_body", "read_amount"]
 
 CENT = Decimal("0.01")
 NOTES_MAX_CHARS = 255  # CreatePayoutRequest.notes (shown to the recipient)
@@ -55,3 +55,20 @@ def payout_body(code: str, email: str, amount: Decimal, notes: str, commit: bool
         "notes": notes[:NOTES_MAX_CHARS],
         "commit": commit,
     }
+
+
+def read_amount(value: Any, field: str) -> Decimal | None:
+    """An amount Airtm answered with (a number, read as a Decimal), in cents; None when absent. Anything
+    unreadable is Airtm's error (502), never a crash and never a guess."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+            raise TypeError(field)
+        amount = Decimal(value)
+        if not amount.is_finite() or amount < 0:
+            raise ValueError(field)
+        return amount.quantize(CENT)
+    except (TypeError, ValueError, InvalidOperation) as exc:
+        raise ProviderError("Airtm answered with an unreadable amount", code="PROVIDER_ERROR",
+                            details={"field": field, "value": str(value)[:40]}) from exc

@@ -16,6 +16,7 @@ from typing import Any
 
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
 from offerhub.airtm.client import airtm
+from offerhub.airtm.wire import read_amount
 from offerhub.audit.service import record
 from offerhub.config import settings
 from offerhub.core.clock import utcnow
@@ -155,7 +156,7 @@ def _check_matches(row: dict[str, Any], payin: dict[str, Any]) -> None:
     """Never apply a payin that is not this top-up's (a bug or a confused provider must not credit)."""
     if payin.get("code") not in (None, row["id"]) or (
             row["airtm_payin_id"] and str(payin.get("id")) != row["airtm_payin_id"]) or (
-            Decimal(str(payin.get("amount"))) != row["amount"]):
+            read_amount(payin.get("amount"), "amount") != row["amount"]):
         raise ProviderError("Airtm answered with a payin that is not this top-up's", code="PROVIDER_ERROR",
                             details={"topupId": row["id"], "payinId": payin.get("id")})
 
@@ -166,8 +167,9 @@ def _payin_fields(row: dict[str, Any], payin: dict[str, Any]) -> dict[str, Any]:
         fields["airtm_payin_id"] = str(payin["id"])
         fields["confirmation_uri"] = settings().airtm_checkout_url.format(payinId=payin["id"])
     for column, key in (("fee", "airtmFee"), ("net_amount", "netAmount")):
-        if payin.get(key) is not None and row[column] != Decimal(str(payin[key])):
-            fields[column] = Decimal(str(payin[key])).quantize(Decimal("0.01"))
+        amount = read_amount(payin.get(key), key)
+        if amount is not None and row[column] != amount:
+            fields[column] = amount
     return fields
 
 

@@ -4,12 +4,12 @@ create or commit retried after a lost answer finds the payout instead of making 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
 from offerhub.airtm.client import airtm
+from offerhub.airtm.wire import read_amount
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import BusinessRuleViolation, OfferHubError
+from offerhub.core.errors import BusinessRuleViolation, OfferHubError, ProviderError
 from offerhub.users.airtm_link import check_eligible
 from offerhub.withdrawals import states
 from offerhub.withdrawals.port import Destination, DestinationInvalid, RailState
@@ -93,13 +93,13 @@ class AirtmPayouts:
 
 
 def _state(payout: dict[str, Any]) -> RailState:
+    if not payout.get("id"):
+        raise ProviderError("Airtm answered with a payout without an id", code="PROVIDER_ERROR")
     # An unknown status moves nothing (CREATED is never a step forward).
     status = FROM_PAYOUT.get(str(payout.get("status", "")).upper(), states.CREATED)
-    fee = payout.get("airtmFee")
-    net = payout.get("netAmount")
     reason = payout.get("reasonDescription") or payout.get("reasonCode")
     return RailState(
         status=status, columns={"airtm_payout_id": str(payout["id"])},
-        fee=None if fee is None else Decimal(str(fee)).quantize(Decimal("0.01")),
-        net_amount=None if net is None else Decimal(str(net)).quantize(Decimal("0.01")),
+        fee=read_amount(payout.get("airtmFee"), "airtmFee"),
+        net_amount=read_amount(payout.get("netAmount"), "netAmount"),
         failure_reason=str(reason)[:500] if reason and status in (states.FAILED, states.CANCELED) else None)
