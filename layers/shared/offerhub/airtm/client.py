@@ -16,7 +16,6 @@ Details always carry the path, Airtm's HTTP status, its reason code and its mess
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -26,6 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
+from offerhub.adapters.http_retry import RetryPolicy
 from offerhub.airtm import wire
 from offerhub.config import settings
 from offerhub.core.errors import (
@@ -37,8 +37,6 @@ from offerhub.core.errors import (
     ServiceUnavailable,
 )
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_SECONDS = 10.0
 MESSAGE_MAX_CHARS = 500
 
 # Reason codes (§B.5) that the code paths below act on.
@@ -92,9 +90,7 @@ class Airtm:
         self._http = httpx.Client(base_url=base_url.rstrip("/"), auth=httpx.BasicAuth(api_key, api_secret),
                                   headers={"content-type": "application/json", "accept": "application/json"},
                                   timeout=timeout, transport=transport)
-        self._attempts = max(1, attempts)
-        self._backoff = backoff_seconds
-        self._sleep = sleep
+        self._retry = RetryPolicy(attempts, backoff_seconds, sleep)
 
     # Payins (top-ups: a user pays the enterprise account)
 
@@ -183,20 +179,11 @@ class Airtm:
                  absent: frozenset[str] | None = None) -> Any:
         """The parsed 2xx body; `_NOT_FOUND` for a 404 or an `absent` reason when `absent` is given."""
         content = wire.dumps(body) if body is not None else None
-        for attempt in range(1, self._attempts + 1):
-            last = attempt == self._attempts
-            try:
-                response = self._http.request(method, path, content=content)
-            except httpx.HTTPError as exc:
-                if last:
-                    raise _transport_error(exc, path) from exc
-                self._sleep(self._backoff * 2 ** (attempt - 1))
-                continue
-            if response.status_code in RETRY_STATUSES and not last:
-                self._sleep(_retry_after(response) or self._backoff * 2 ** (attempt - 1))
-                continue
-            return _parse(response, path, absent)
-        raise AssertionError("unreachable")
+        try:
+            response = self._retry.send(self._http, method, path, content=content)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, path) from exc
+        return _parse(response, path, absent)
 
     @staticmethod
     def _object(result: Any, path: str) -> dict[str, Any]:
@@ -236,14 +223,6 @@ def _transport_error(exc: httpx.HTTPError, path: str) -> OfferHubError:
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeout("Airtm did not answer in time", code="PROVIDER_TIMEOUT", details=details)
     return ProviderError("Airtm is unreachable", code="PROVIDER_ERROR", details=details)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        seconds = float(response.headers.get("retry-after", ""))
-    except ValueError:  # absent, or an HTTP date: fall back to backoff
-        return None
-    return min(seconds, MAX_RETRY_AFTER_SECONDS) if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _parse(response: httpx.Response, path: str, absent: frozenset[str] | None) -> Any:

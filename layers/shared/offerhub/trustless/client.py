@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from offerhub.adapters.http_retry import RetryPolicy
 from offerhub.config import settings
 from offerhub.core.errors import ProviderError, ProviderTimeout
 from offerhub.trustless import wire
@@ -27,8 +28,6 @@ PATHS = {
         "fund-escrow", "change-milestone-status", "approve-milestone", "release-funds", "dispute-escrow",
         "resolve-dispute")},
 }
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_SECONDS = 10.0
 
 
 class TrustlessWork:
@@ -40,9 +39,7 @@ class TrustlessWork:
             headers["x-api-key"] = api_key
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
                                   transport=transport)
-        self._attempts = attempts
-        self._backoff = backoff_seconds
-        self._sleep = sleep
+        self._retry = RetryPolicy(attempts, backoff_seconds, sleep)
 
     def build(self, action: str, body: dict[str, Any]) -> str:
         """The unsigned transaction for one escrow action."""
@@ -76,20 +73,11 @@ class TrustlessWork:
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None,
                  params: dict[str, str] | None = None) -> Any:
         content = wire.dumps(body) if body is not None else None
-        for attempt in range(1, self._attempts + 1):
-            last = attempt == self._attempts
-            try:
-                response = self._http.request(method, path, content=content, params=params)
-            except httpx.HTTPError as exc:
-                if last:
-                    raise self._transport_error(exc, path) from exc
-                self._sleep(self._backoff * 2 ** (attempt - 1))
-                continue
-            if response.status_code in RETRY_STATUSES and not last:
-                self._sleep(self._retry_after(response) or self._backoff * 2 ** (attempt - 1))
-                continue
-            return self._parse(response, path)
-        raise AssertionError("unreachable")
+        try:
+            response = self._retry.send(self._http, method, path, content=content, params=params)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, path) from exc
+        return self._parse(response, path)
 
     @staticmethod
     def _transport_error(exc: httpx.HTTPError, path: str) -> ProviderError | ProviderTimeout:
@@ -97,11 +85,6 @@ class TrustlessWork:
             return ProviderTimeout("Trustless Work did not answer in time", code="TRUSTLESS_WORK_TIMEOUT",
                                    details={"path": path})
         return ProviderError("Trustless Work is unreachable", code="TRUSTLESS_WORK_UNAVAILABLE", details={"path": path})
-
-    @staticmethod
-    def _retry_after(response: httpx.Response) -> float | None:
-        value = response.headers.get("retry-after", "")
-        return min(float(value), MAX_RETRY_AFTER_SECONDS) if value.isdigit() else None
 
     @staticmethod
     def _parse(response: httpx.Response, path: str) -> Any:
