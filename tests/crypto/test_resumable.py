@@ -234,3 +234,25 @@ def test_one_buyer_releasing_many_orders_at_once(funded_user, key):
     for seller in sellers:
         assert call("GET", f"/api/v1/balance/{seller['id']}", key=key).data["available"] == "9.87"
     assert call("POST", f"/api/v1/balance/{buyer['id']}/sync", key=key).data["inSync"]
+
+
+def test_a_busy_answer_is_not_stored_so_the_same_idempotency_key_reaches_the_real_outcome(order_in, key):
+    from offerhub.adapters.postgres.engine import get_engine
+    from offerhub.orders import store
+
+    setup = order_in("IN_PROGRESS", amount="10.00")
+    order_id = setup["order"]["id"]
+    headers = {"Idempotency-Key": f"release-{order_id}"}
+    with get_engine().begin() as conn:  # another run holds the order
+        assert store.take_lease(conn, order_id, 60)
+    busy = call("POST", "/api/v1/resolution/release", key=key, headers=headers, body={"orderId": order_id})
+    assert busy.status == 409 and busy.error_code == "ORDER_BUSY"
+    assert busy.headers.get("retry-after") == "1"
+    with get_engine().begin() as conn:
+        store.drop_lease(conn, order_id)
+    retried = call("POST", "/api/v1/resolution/release", key=key, headers=headers, body={"orderId": order_id})
+    assert retried.status == 200, retried.body
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.data["outcome"] == "RELEASED"
+    replay = call("POST", "/api/v1/resolution/release", key=key, headers=headers, body={"orderId": order_id})
+    assert replay.headers.get("idempotent-replayed") == "true" and replay.body == retried.body

@@ -11,6 +11,9 @@ from typing import Any
 class OfferHubError(Exception):
     status = 500
     code = "INTERNAL_ERROR"
+    # Seconds after which the same request may succeed. An answer that carries it means "retry", so it is
+    # sent with a Retry-After header and never stored as an idempotent result.
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None):
         super().__init__(message)
@@ -47,6 +50,13 @@ class NotFound(OfferHubError):
 class Conflict(OfferHubError):
     status = 409
     code = "CONFLICT"
+
+
+class Busy(Conflict):
+    """Someone else is working on the resource; the same request, retried shortly, gets the real outcome."""
+
+    code = "BUSY"
+    retry_after = 1
 
 
 class InvalidState(Conflict):

@@ -14,8 +14,11 @@ from offerhub.http.envelope import error
 from offerhub.http.responses import EnvelopeResponse, request_id_of
 
 
-def _respond(request: Request, status: int, code: str, message: str, details: dict[str, Any] | None = None):
-    return EnvelopeResponse(error(code, message, request_id_of(request), details), status_code=status)
+def _respond(request: Request, status: int, code: str, message: str, details: dict[str, Any] | None = None,
+             retry_after: int | None = None):
+    headers = {"retry-after": str(retry_after)} if retry_after is not None else None
+    return EnvelopeResponse(error(code, message, request_id_of(request), details), status_code=status,
+                            headers=headers)
 
 
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OfferHubError)
     async def domain_error(request: Request, exc: OfferHubError):
-        return _respond(request, exc.status, exc.code, exc.message, exc.details)
+        return _respond(request, exc.status, exc.code, exc.message, exc.details, exc.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

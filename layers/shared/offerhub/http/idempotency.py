@@ -2,8 +2,9 @@
 for byte, so it must sit outside the app.
 
 Scope = the API key, fingerprint = method + path + body (CONVENTIONS §3). Records are kept in DynamoDB by
-Powertools idempotency. 2xx and 4xx results are stored; 5xx, 401, 403 and 429 are not, so the same key can
-simply be retried after those.
+Powertools idempotency. 2xx and 4xx results are stored; an answer that means "retry" is not (5xx, 401, 403,
+429, and any answer with a Retry-After header, e.g. 409 ORDER_BUSY), so the same key, retried, reaches the
+real outcome.
 """
 
 from __future__ import annotations
@@ -114,12 +115,18 @@ def _idempotent_runner(table: str, ttl_seconds: int) -> Any:
     def run(request: dict[str, Any], asgi: AsgiHandler, event: dict[str, Any], context: Any) -> dict[str, Any]:
         response = asgi(event, context)
         status = int(response.get("statusCode", 500))
-        if status >= 500 or status in _NOT_STORED:
+        if status >= 500 or status in _NOT_STORED or _means_retry(response):
             raise _NotStored(response)
         return response
 
     run.config = config  # type: ignore[attr-defined]
     return run
+
+
+def _means_retry(response: dict[str, Any]) -> bool:
+    headers = response.get("headers") or {}
+    multi = response.get("multiValueHeaders") or {}
+    return any(name.lower() == "retry-after" for name in (*headers, *multi))
 
 
 def _error(status: int, code: str, message: str, request_id: str, details: dict[str, Any] | None = None,

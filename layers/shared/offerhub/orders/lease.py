@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, transaction
 from offerhub.audit.service import record_failure
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import Conflict, OfferHubError
+from offerhub.core.errors import Busy, OfferHubError
 from offerhub.orders import store
 
 # Longer than any run can take (a function's timeout); a crashed run's lease expires after this.
@@ -18,7 +18,7 @@ LEASE_SECONDS = 300
 
 def claim(uow: UnitOfWork, order_id: str) -> None:
     if not store.take_lease(uow.conn, order_id, LEASE_SECONDS):
-        raise Conflict("another operation on this order is still running; retry shortly", code="ORDER_BUSY",
+        raise Busy("another operation on this order is still running; retry shortly", code="ORDER_BUSY",
                        details={"orderId": order_id})
 
 
