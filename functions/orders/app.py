@@ -15,6 +15,7 @@ from offerhub.http.params import AmountText, JsonObject, NonEmpty, StrictBody, T
 from offerhub.http.responses import ok, paged
 from offerhub.http.security import require
 from offerhub.orders import service, states
+from offerhub.orders.cancel import cancel as cancel_order
 
 router = APIRouter(prefix="/orders")
 
@@ -83,7 +84,7 @@ async def reserve(request: Request, order_id: str, ctx: Annotated[RequestContext
 @router.post("/{order_id}/cancel")
 async def cancel(request: Request, order_id: str, ctx: Annotated[RequestContext, Depends(require("write"))],
                  body: CancelOrder | None = None):
-    return ok(request, service.cancel(ctx, order_id, body.reason if body else None))
+    return ok(request, cancel_order(ctx, order_id, body.reason if body else None))
 
 
 @router.get("/{order_id}/milestones")

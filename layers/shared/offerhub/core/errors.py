@@ -15,12 +15,15 @@ class OfferHubError(Exception):
     # sent with a Retry-After header and never stored as an idempotent result.
     retry_after: int | None = None
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None):
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         self.details = details or {}
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class ValidationFailed(OfferHubError):

@@ -1,4 +1,4 @@
-"""Order use cases: create, read, list, reserve, cancel, milestones."""
+"""Order use cases: create, read, list, reserve, milestones (cancel: orders/cancel.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
 from offerhub.audit.service import record
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import Conflict, InvalidAmount, InvalidState, NotFound, ValidationFailed
+from offerhub.core.errors import Conflict, InsufficientFunds, InvalidAmount, InvalidState, NotFound, ValidationFailed
 from offerhub.core.ids import looks_like, new_id
 from offerhub.core.money import CURRENCY, format_amount
 from offerhub.core.pagination import Page, PageRequest
 from offerhub.events import catalogue
 from offerhub.ledger import service as ledger
+from offerhub.modes import CRYPTO
+from offerhub.modes import current as current_mode
 from offerhub.orders import states, store, views
 from offerhub.users import store as user_store
 
@@ -123,18 +125,21 @@ def transition(uow: UnitOfWork, order: dict[str, Any], status: str, event: str, 
     """Move the order, emit the event and write the audit row, in the caller's transaction."""
     before = {"status": order["status"]}
     order = store.set_status(uow.conn, order, status, outcome=outcome)
-    uow.emit(event, "Order", order["id"], {"orderId": order["id"], "status": status, **(data or {})})
-    record(uow, event, "Order", order["id"], before=before,
-           after={"status": status, **({"outcome": outcome} if outcome else {}), **(data or {})})
+    data = {"status": status, **({"outcome": outcome} if outcome else {}), **(data or {})}
+    uow.emit(event, "Order", order["id"], {"orderId": order["id"], **data})
+    record(uow, event, "Order", order["id"], before=before, after=data)
     return order
 
 
 def reserve(ctx: RequestContext, order_id: str) -> dict[str, Any]:
+    on_chain = _buyer_wallet_usdc(order_id)  # read before any lock: it is a network call
     with transaction(ctx) as uow:
         order = lock_order(uow, order_id)
         states.require_status(order, [states.ORDER_CREATED], "reserve funds for")
         change = ledger.reserve(uow, order["buyer_id"], order["amount"], order_id=order_id,
                                 description=f"funds reserved for order {order_id}")
+        if on_chain is not None:
+            _require_backed(order, change.after.reserved + change.after.pending, on_chain)
         order = transition(uow, order, states.FUNDS_RESERVED, catalogue.ORDER_FUNDS_RESERVED, {
             "buyerId": order["buyer_id"], "amount": format_amount(order["amount"]), "currency": CURRENCY,
             "availableBalance": format_amount(change.after.available),
@@ -142,18 +147,26 @@ def reserve(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         return views.order(uow.conn, order)
 
 
-def cancel(ctx: RequestContext, order_id: str, reason: str | None) -> dict[str, Any]:
-    with transaction(ctx) as uow:
-        order = lock_order(uow, order_id)
-        states.require_status(order, [states.ORDER_CREATED, states.FUNDS_RESERVED], "cancel")
-        released = order["status"] == states.FUNDS_RESERVED
-        if released:
-            ledger.release_reservation(uow, order["buyer_id"], order["amount"], order_id=order_id, reason="cancel",
-                                       description=f"order {order_id} canceled")
-        data = {"buyerId": order["buyer_id"], "reason": reason, "fundsReleased": released}
-        uow.emit(catalogue.ORDER_CANCELED, "Order", order_id, {"orderId": order_id, **data})
-        order = transition(uow, order, states.CLOSED, catalogue.ORDER_CLOSED, data, outcome=states.OUTCOME_CANCELED)
-        return views.order(uow.conn, order)
+def _buyer_wallet_usdc(order_id: str) -> Decimal | None:
+    """The buyer's wallet USDC in crypto mode (None in airtm mode, where the ledger is the only record)."""
+    if current_mode() != CRYPTO:
+        return None
+    from offerhub.wallets.service import chain_usdc
+
+    with read_only() as conn:
+        buyer_id = _found(conn, order_id)["buyer_id"]
+    return chain_usdc(buyer_id) or Decimal(0)
+
+
+def _require_backed(order: dict[str, Any], needed: Decimal, on_chain: Decimal) -> None:
+    """Every reserved and pending cent will leave the wallet on chain, so the wallet must hold them now; a
+    ledger balance the chain does not back (e.g. a manual credit) would only fail later, at funding."""
+    if on_chain < needed:
+        raise InsufficientFunds(
+            f"the buyer's wallet holds {format_amount(on_chain)} USDC on chain; reserving this order needs "
+            f"{format_amount(needed)}", details={"orderId": order["id"], "buyerId": order["buyer_id"],
+                                                 "walletBalance": format_amount(on_chain),
+                                                 "required": format_amount(needed)})
 
 
 def list_milestones(order_id: str) -> list[dict[str, Any]]:

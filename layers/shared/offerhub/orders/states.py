@@ -25,8 +25,9 @@ STATUSES = (ORDER_CREATED, FUNDS_RESERVED, ESCROW_CREATING, ESCROW_FUNDING, IN_P
 TRANSITIONS: dict[str, frozenset[str]] = {
     ORDER_CREATED: frozenset({FUNDS_RESERVED, CLOSED}),
     FUNDS_RESERVED: frozenset({ESCROW_CREATING, CLOSED}),
-    ESCROW_CREATING: frozenset({ESCROW_FUNDING}),
-    ESCROW_FUNDING: frozenset({IN_PROGRESS}),
+    # Cancel stays possible while the escrow holds nothing (orders/cancel.py checks the rail).
+    ESCROW_CREATING: frozenset({ESCROW_FUNDING, CLOSED}),
+    ESCROW_FUNDING: frozenset({IN_PROGRESS, CLOSED}),
     IN_PROGRESS: frozenset({RELEASE_REQUESTED, REFUND_REQUESTED, DISPUTED}),
     # A dispute is settled by releasing, refunding, or (split) closing directly.
     DISPUTED: frozenset({RELEASE_REQUESTED, REFUND_REQUESTED, CLOSED}),
