@@ -39,14 +39,14 @@ def _cfn_event(url: str, request_type: str) -> dict:
 
 def test_direct_invocation_migrates_to_head(db):
     result = load_function("migrate").handler(sample_event("migrate_direct.json"), FakeLambdaContext())
-    assert result == {"revision": "0003"}
+    assert result == {"revision": "0004"}
 
 
 def test_custom_resource_reports_success_with_the_revision(db, cloudformation):
     url, received = cloudformation
     load_function("migrate").handler(_cfn_event(url, "Create"), FakeLambdaContext())
     assert received[-1]["Status"] == "SUCCESS"
-    assert received[-1]["Data"] == {"Revision": "0003"}
+    assert received[-1]["Data"] == {"Revision": "0004"}
     assert received[-1]["LogicalResourceId"] == "DatabaseMigration"
 
 

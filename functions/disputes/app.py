@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
+from offerhub.auth.service import Principal
 from offerhub.core.context import RequestContext
 from offerhub.core.money import parse_amount
 from offerhub.core.pagination import PageRequest
@@ -13,7 +14,7 @@ from offerhub.http.app import create_api
 from offerhub.http.lambda_entry import make_handler
 from offerhub.http.params import AmountText, NonEmpty, StrictBody, Text, page_request
 from offerhub.http.responses import ok, paged
-from offerhub.http.security import require
+from offerhub.http.security import any_key, require
 
 router = APIRouter(prefix="/disputes")
 
@@ -34,6 +35,7 @@ class ResolveDispute(StrictBody):
 
 class Comment(StrictBody):
     body: Annotated[str, Field(min_length=1, max_length=5000)]
+    authorRole: Literal["BUYER", "SELLER", "SUPPORT"] | None = None
 
 
 @router.post("")
@@ -60,8 +62,10 @@ async def get_dispute(request: Request, dispute_id: str, _: Annotated[RequestCon
 
 @router.post("/{dispute_id}/comments")
 async def comment(request: Request, dispute_id: str, body: Comment,
-                  ctx: Annotated[RequestContext, Depends(require("write"))]):
-    return ok(request, service.add_comment(ctx, dispute_id, body.body), status=201)
+                  ctx: Annotated[RequestContext, Depends(require("write"))],
+                  who: Annotated[Principal, Depends(any_key)]):
+    return ok(request, service.add_comment(ctx, dispute_id, body.body, body.authorRole,
+                                           as_support=who.is_master or "support" in who.scopes), status=201)
 
 
 @router.post("/{dispute_id}/resolve")

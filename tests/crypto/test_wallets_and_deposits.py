@@ -75,6 +75,10 @@ def test_a_deposit_is_credited_once_and_the_ledger_matches_the_chain(new_user, k
     credited = call("GET", "/api/v1/events", key=key, query={"type": "balance.credited", "limit": "100"}).data
     mine = [e for e in credited if e["data"]["userId"] == user["id"]]
     assert len(mine) == 1 and mine[0]["data"]["source"] == "external:stellar"
+    audited = call("GET", "/api/v1/audit", key=key,
+                   query={"resourceId": user["id"], "action": "deposit.credited"}).data
+    assert len(audited) == 1 and audited[0]["after"]["amount"] == "25.50"
+    assert audited[0]["after"]["txHash"] == sent.data["transactionHash"]
     sync = call("POST", f"/api/v1/balance/{user['id']}/sync", key=key)
     assert sync.status == 200 and sync.data["inSync"] is True and sync.data["chain"]["usdc"] == "25.5000000"
 

@@ -25,8 +25,10 @@ from decimal import Decimal
 from typing import Any
 
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, transaction
+from offerhub.audit import service as audit
 from offerhub.config import settings
 from offerhub.core.context import RequestContext
+from offerhub.core.money import format_amount
 from offerhub.deposits import store
 from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
@@ -36,6 +38,7 @@ from offerhub.wallets import store as wallet_store
 from offerhub.wallets.service import MONITOR_CURSOR
 
 STELLAR = accounts.external("stellar")
+DEPOSIT_CREDITED = "deposit.credited"  # the audit action of a credited deposit
 WALLET_BATCH = 50
 PAGES_PER_WALLET = 2
 
@@ -129,8 +132,14 @@ def _credit(uow: UnitOfWork, deposits: list[tuple[dict[str, Any], dict[str, Any]
         amount += wallet_store.carry_dust(uow.conn, wallet["user_id"], dust)
         transaction_id = None
         if amount > 0:
-            transaction_id = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR,
-                                           description="Stellar USDC deposit", reference=record["id"]).transaction_id
+            change = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR,
+                                   description="Stellar USDC deposit", reference=record["id"])
+            transaction_id = change.transaction_id
+            audit.record(uow, DEPOSIT_CREDITED, "Balance", wallet["user_id"],
+                         before={"available": format_amount(change.before.available)},
+                         after={"available": format_amount(change.after.available), "amount": format_amount(amount),
+                                "operationId": record["id"], "txHash": record["transaction_hash"],
+                                "walletId": wallet["id"], "ledgerTransactionId": transaction_id})
             credited += 1
         store.claim(uow.conn, operation_id=record["id"], tx_hash=record["transaction_hash"], wallet_id=wallet["id"],
                     user_id=wallet["user_id"], amount=amount, ledger_transaction_id=transaction_id)

@@ -17,7 +17,7 @@ from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, trans
 from offerhub.audit.service import record
 from offerhub.core.clock import iso
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import Conflict, InvalidAmount, NotFound, OfferHubError, ValidationFailed
+from offerhub.core.errors import Conflict, InsufficientScope, InvalidAmount, NotFound, OfferHubError, ValidationFailed
 from offerhub.core.ids import looks_like, new_id
 from offerhub.core.money import format_amount
 from offerhub.core.pagination import Page, PageRequest
@@ -48,8 +48,7 @@ def view(conn: Connection, row: dict[str, Any] | None, *, with_comments: bool = 
         "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]), "resolvedAt": iso(row["resolved_at"]),
     }
     if with_comments:
-        out["comments"] = [{"id": c["id"], "authorId": c["author_id"], "body": c["body"],
-                            "createdAt": iso(c["created_at"])} for c in store.comments(conn, row["id"])]
+        out["comments"] = [_comment_view(c) for c in store.comments(conn, row["id"])]
     return out
 
 
@@ -118,16 +117,33 @@ def list_disputes(page: PageRequest, *, order_id: str | None, status: str | None
         return Page.from_rows([view(conn, r, with_comments=False) for r in rows], page.limit, lambda d: d["id"])
 
 
-def add_comment(ctx: RequestContext, dispute_id: str, body: str) -> dict[str, Any]:
+AUTHOR_ROLES = ("BUYER", "SELLER", "SUPPORT")
+
+
+def add_comment(ctx: RequestContext, dispute_id: str, body: str, author_role: str | None, *,
+                as_support: bool) -> dict[str, Any]:
+    """A comment by one side or by support. A key with the support scope writes as SUPPORT unless it says
+    otherwise; any other key must say which party it writes for, and cannot write as SUPPORT."""
+    role = author_role or ("SUPPORT" if as_support else None)
+    if role is None:
+        raise ValidationFailed("authorRole is required (BUYER or SELLER) for a key without the support scope",
+                               details={"field": "authorRole", "allowed": ["BUYER", "SELLER"]})
+    if role == "SUPPORT" and not as_support:
+        raise InsufficientScope("only a key with the support scope comments as SUPPORT",
+                                details={"required": "support", "field": "authorRole"})
     with transaction(ctx) as uow:
         dispute = lock_dispute(uow, dispute_id)
         comment = store.add_comment(uow.conn, {"id": new_id("cmt"), "dispute_id": dispute["id"],
-                                               "author_id": ctx.actor.id, "body": body})
-        data = {"disputeId": dispute_id, "commentId": comment["id"], "authorId": ctx.actor.id}
+                                               "author_id": ctx.actor.id, "author_role": role, "body": body})
+        data = {"disputeId": dispute_id, "commentId": comment["id"], "authorId": ctx.actor.id, "authorRole": role}
         uow.emit(catalogue.DISPUTE_COMMENT_ADDED, "Dispute", dispute_id, data)
         record(uow, catalogue.DISPUTE_COMMENT_ADDED, "Dispute", dispute_id, after={**data, "body": body})
-        return {"id": comment["id"], "disputeId": dispute_id, "authorId": ctx.actor.id, "body": body,
-                "createdAt": iso(comment["created_at"])}
+        return _comment_view(comment)
+
+
+def _comment_view(c: dict[str, Any]) -> dict[str, Any]:
+    return {"id": c["id"], "disputeId": c["dispute_id"], "authorId": c["author_id"], "authorRole": c["author_role"],
+            "body": c["body"], "createdAt": iso(c["created_at"])}
 
 
 def resolve(ctx: RequestContext, dispute_id: str, decision: str, release_amount: Decimal | None,

@@ -244,6 +244,7 @@ dispute_comments = Table(
     Column("id", Text, primary_key=True),
     Column("dispute_id", Text, nullable=False),
     Column("author_id", Text, nullable=False),
+    Column("author_role", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", Timestamp, nullable=False),
 )
