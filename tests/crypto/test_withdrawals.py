@@ -298,7 +298,7 @@ def test_the_rail_refuses_what_http_cannot_send(funded_user, key, monkeypatch):
     assert rail.check_destination(_ctx(), {"id": user["id"]}, good, 7).memo == "7"
     with pytest.raises(NotFound) as no_wallet:
         rail.check_destination(_ctx(), {"id": "usr_" + "0" * 32}, good, None)
-    assert no_wallet.value.code == "WALLET_NOT_FOUND"
+    assert no_wallet.value.code == "USER_NOT_FOUND"
     # SEP-29: an account that says payments to it need a memo (an exchange) is refused without one.
     real = Horizon.account
 

@@ -24,7 +24,7 @@ from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
 from offerhub.orders import lease, states, views
 from offerhub.orders import store as order_store
-from offerhub.orders.service import lock_order, milestone_index, transition
+from offerhub.orders.service import find_milestone, lock_order, open_milestone_index, transition
 
 # Escrow (our record) states.
 CREATING, CREATED, FUNDING, FUNDED = "CREATING", "CREATED", "FUNDING", "FUNDED"
@@ -107,16 +107,16 @@ def complete_milestone(ctx: RequestContext, order_id: str, ref: str) -> dict[str
     """The seller marks one milestone delivered (on chain in crypto mode); the release later approves it."""
     with transaction(ctx) as uow:
         order = lock_order(uow, order_id)
-        states.require_status(order, [states.IN_PROGRESS], "complete a milestone of")
         milestones = order_store.milestones_of(uow.conn, [order_id])[order_id]
-        index = milestone_index(order, milestones, ref)
+        milestone = find_milestone(order, milestones, ref)  # an unknown ref is a 404 whatever the order's state
+        states.require_status(order, [states.IN_PROGRESS], "complete a milestone of")
+        index = open_milestone_index(order, milestone)
         escrow = store.of_orders(uow.conn, [order_id])[order_id]
         lease.claim(uow, order_id)
     with lease.running(ctx, order_id, "escrow.milestone_complete"):
         result = rail_for(escrow).complete_milestone(ctx, order, escrow, index)
         with transaction(ctx) as uow:
             order_store.complete_milestones(uow.conn, order_id, ref)
-            milestone = next(m for m in milestones if m["ref"] == ref)
             data = {"escrowId": escrow["id"], "orderId": order_id, "milestoneRef": ref,
                     "milestoneTitle": milestone["title"], "amount": format_amount(milestone["amount"]),
                     "completedAt": iso(utcnow()), "txHash": result.get("txHash")}

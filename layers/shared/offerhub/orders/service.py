@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,7 @@ from offerhub.orders import states, store, views
 from offerhub.users import store as user_store
 
 DEFAULT_MILESTONE_REF = "main"
+MILESTONE_REF = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ def _validate(new: NewOrder) -> list[NewMilestone]:
         raise ValidationFailed("buyer and seller must be different users", details={"field": "sellerId"})
     milestones = new.milestones or [NewMilestone(DEFAULT_MILESTONE_REF, new.title, new.amount)]
     refs = [m.ref for m in milestones]
+    for i, ref in enumerate(refs):  # a ref is a path segment (POST /orders/{id}/milestones/{ref}/complete)
+        if not MILESTONE_REF.fullmatch(ref):
+            raise ValidationFailed("a milestone ref is 1-64 letters, digits, '_', '-' or '.'",
+                                   details={"field": f"milestones[{i}].ref", "pattern": MILESTONE_REF.pattern})
     if len(set(refs)) != len(refs):
         raise ValidationFailed("milestone refs must be unique", details={"field": "milestones"})
     total = sum((m.amount for m in milestones), Decimal(0))
@@ -173,12 +179,17 @@ def list_milestones(order_id: str) -> list[dict[str, Any]]:
     return get_order(order_id)["milestones"]
 
 
-def milestone_index(order: dict[str, Any], milestones: list[dict[str, Any]], ref: str) -> int:
+def find_milestone(order: dict[str, Any], milestones: list[dict[str, Any]], ref: str) -> dict[str, Any]:
     for m in milestones:
         if m["ref"] == ref:
-            if m["status"] != "OPEN":
-                raise InvalidState(f"milestone {ref} is already {m['status']}",
-                                   details={"orderId": order["id"], "milestoneRef": ref, "currentState": m["status"],
-                                            "allowedStates": ["OPEN"]})
-            return int(m["position"])
-    raise NotFound(f"milestone {ref} not found on order {order['id']}", code="MILESTONE_NOT_FOUND")
+            return m
+    raise NotFound(f"milestone {ref} not found on order {order['id']}", code="MILESTONE_NOT_FOUND",
+                   details={"orderId": order["id"], "milestoneRef": ref})
+
+
+def open_milestone_index(order: dict[str, Any], milestone: dict[str, Any]) -> int:
+    if milestone["status"] != "OPEN":
+        raise InvalidState(f"milestone {milestone['ref']} is already {milestone['status']}",
+                           details={"orderId": order["id"], "milestoneRef": milestone["ref"],
+                                    "currentState": milestone["status"], "allowedStates": ["OPEN"]})
+    return int(milestone["position"])

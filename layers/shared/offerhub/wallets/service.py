@@ -22,6 +22,7 @@ from offerhub.deposits import store as deposit_store
 from offerhub.events import catalogue
 from offerhub.observability import logger
 from offerhub.stellar.horizon import USDC, horizon
+from offerhub.users import store as user_store
 from offerhub.wallets import store
 
 MONITOR_CURSOR = "stellar-payments"
@@ -138,6 +139,9 @@ def user_signer(ctx: RequestContext, user_id: str) -> Signer:
 def wallet_row(user_id: str) -> dict[str, Any]:
     with read_only() as conn:
         row = store.of_user(conn, user_id) if looks_like(user_id, "usr") else None
+        known = row is not None or (looks_like(user_id, "usr") and user_store.exists(conn, user_id))
+    if not known:
+        raise NotFound(f"user {user_id} not found", code="USER_NOT_FOUND")
     if row is None:
         raise NotFound(f"user {user_id} has no wallet", code="WALLET_NOT_FOUND")
     return row
