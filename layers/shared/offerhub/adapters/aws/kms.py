@@ -54,7 +54,9 @@ class KmsEnvelope:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         with _kms_failures():
-            key = self.client.decrypt(CiphertextBlob=wrapped_key, KeyId=self._key_id, EncryptionContext=context)
+            # No KeyId: a symmetric ciphertext blob names its own key, so a secret sealed under a key the alias
+            # no longer points at (a re-created stack, a re-pointed alias) still opens.
+            key = self.client.decrypt(CiphertextBlob=wrapped_key, EncryptionContext=context)
             try:
                 return AESGCM(key["Plaintext"]).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
                                                         _associated_data(context))
