@@ -8,7 +8,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tests.lambda_client import FakeLambdaContext, load_function, sample_event
+from tests.lambda_client import ROOT, FakeLambdaContext, load_function, sample_event
+
+# The newest migration's revision (files are named <revision>_<slug>.py).
+HEAD = max(p.name.split("_")[0] for p in (ROOT / "layers/shared/offerhub/adapters/postgres/migrations/versions")
+           .glob("[0-9]*_*.py"))
 
 
 @pytest.fixture
@@ -39,14 +43,14 @@ def _cfn_event(url: str, request_type: str) -> dict:
 
 def test_direct_invocation_migrates_to_head(db):
     result = load_function("migrate").handler(sample_event("migrate_direct.json"), FakeLambdaContext())
-    assert result == {"revision": "0004"}
+    assert result == {"revision": HEAD}
 
 
 def test_custom_resource_reports_success_with_the_revision(db, cloudformation):
     url, received = cloudformation
     load_function("migrate").handler(_cfn_event(url, "Create"), FakeLambdaContext())
     assert received[-1]["Status"] == "SUCCESS"
-    assert received[-1]["Data"] == {"Revision": "0004"}
+    assert received[-1]["Data"] == {"Revision": HEAD}
     assert received[-1]["LogicalResourceId"] == "DatabaseMigration"
 
 
@@ -63,3 +67,37 @@ def test_custom_resource_reports_failure_instead_of_hanging_the_stack(db, cloudf
     assert "database unreachable" in received[-1]["Reason"]
     migrate.handler(_cfn_event(url, "Delete"), FakeLambdaContext())
     assert received[-1]["Status"] == "SUCCESS"  # deleting the stack never touches the schema
+
+
+def test_work_still_running_at_the_deadline_is_answered_failed(db, cloudformation, monkeypatch):
+    url, received = cloudformation
+    migrate = load_function("migrate")
+    release = threading.Event()
+
+    def hangs(_url: str) -> str:
+        release.wait(30)
+        return "never"
+
+    monkeypatch.setattr(migrate, "upgrade_to_head", hangs)
+    try:  # 10.5 s of Lambda time, 10 s of it kept to answer: the work gets half a second
+        migrate.handler(_cfn_event(url, "Update"), FakeLambdaContext(timeout_seconds=10.5))
+    finally:
+        release.set()
+    assert received[-1]["Status"] == "FAILED" and "deadline" in received[-1]["Reason"]
+
+
+def test_a_migration_waiting_on_a_lock_gives_up_in_bounded_time(db, monkeypatch):
+    from sqlalchemy import create_engine, text
+
+    from offerhub.adapters.postgres.engine import normalize_url
+    from offerhub.adapters.postgres.migrations import upgrade_to_head
+
+    monkeypatch.setenv("MIGRATION_LOCK_TIMEOUT_SECONDS", "0.5")
+    holder = create_engine(normalize_url(db))
+    with holder.connect() as conn:  # another deploy holds the migration lock and never lets go
+        conn.execute(text("SELECT pg_advisory_lock(7146401)"))
+        with pytest.raises(Exception, match="lock timeout"):
+            upgrade_to_head(db)
+        conn.execute(text("SELECT pg_advisory_unlock(7146401)"))
+    holder.dispose()
+    assert upgrade_to_head(db) == HEAD

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
@@ -11,7 +13,12 @@ _MIGRATION_LOCK = 7_146_401
 
 def run_migrations_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
-    engine = create_engine(url, poolclass=pool.NullPool, connect_args={"prepare_threshold": None})
+    # A database that does not answer, or a lock (another migration, a long transaction) that is never
+    # released, fails the migration in bounded time instead of hanging a deploy.
+    lock_timeout_ms = int(float(os.environ.get("MIGRATION_LOCK_TIMEOUT_SECONDS", "60")) * 1000)
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args={
+        "prepare_threshold": None, "connect_timeout": int(os.environ.get("MIGRATION_CONNECT_TIMEOUT_SECONDS", "10")),
+        "options": f"-c lock_timeout={lock_timeout_ms}"})
     with engine.connect() as connection:
         connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
         connection.commit()
