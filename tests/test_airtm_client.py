@@ -393,10 +393,10 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPat
     for name in ("AIRTM_API_KEY", "AIRTM_API_SECRET", "AIRTM_CREDENTIALS_SECRET_ARN", "AIRTM_API_URL"):
         monkeypatch.delenv(name, raising=False)
     offerhub.config.settings.cache_clear()
-    airtm_module.airtm.cache_clear()
+    airtm_module._client.cache_clear()
     yield monkeypatch
     offerhub.config.settings.cache_clear()
-    airtm_module.airtm.cache_clear()
+    airtm_module._client.cache_clear()
 
 
 def test_the_factory_reads_credentials_from_the_environment(fresh_settings: pytest.MonkeyPatch):

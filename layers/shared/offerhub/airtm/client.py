@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -248,9 +248,10 @@ def _parse(response: httpx.Response, path: str, absent: frozenset[str] | None) -
     raise ProviderError("Airtm is unavailable", code="PROVIDER_ERROR", details=details)
 
 
-@cache
 def airtm() -> Airtm:
-    """The container's client; credentials from AIRTM_API_KEY/AIRTM_API_SECRET or the JSON secret."""
+    """The client for the current credentials (AIRTM_API_KEY/AIRTM_API_SECRET or the JSON secret, re-read on
+    each call through Secrets Manager's five-minute cache, so a rotation reaches warm containers); the client
+    and its connection pool are kept while the credentials stay the same."""
     s = settings()
     key, secret = s.airtm_api_key, s.airtm_api_secret
     if not (key and secret) and s.airtm_credentials_secret_arn:
@@ -262,4 +263,9 @@ def airtm() -> Airtm:
         raise ServiceUnavailable("Airtm is not configured: set AIRTM_API_KEY and AIRTM_API_SECRET, or "
                                  "AIRTM_CREDENTIALS_SECRET_ARN (a JSON secret with apiKey and apiSecret)",
                                  code="PROVIDER_NOT_CONFIGURED")
-    return Airtm(s.airtm_api_url, key, secret, timeout=s.airtm_timeout_seconds)
+    return _client(s.airtm_api_url, key, secret, s.airtm_timeout_seconds)
+
+
+@lru_cache(maxsize=2)
+def _client(url: str, key: str, secret: str, timeout: float) -> Airtm:
+    return Airtm(url, key, secret, timeout=timeout)

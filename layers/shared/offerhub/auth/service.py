@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
@@ -47,8 +46,9 @@ class Principal:
             raise InsufficientScope("only the master key manages API keys", details={"required": "master"})
 
 
-@cache
 def _master_key() -> str | None:
+    """Re-read on each request (a secret through Secrets Manager's five-minute cache): a rotated master key
+    takes over in warm containers within that time."""
     cfg = settings()
     if cfg.master_key:
         return cfg.master_key

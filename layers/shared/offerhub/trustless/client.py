@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -106,12 +106,19 @@ class TrustlessWork:
         raise ProviderError("Trustless Work refused the request", code="TRUSTLESS_WORK_ERROR", details=details)
 
 
-@cache
 def trustless_work() -> TrustlessWork:
+    """The client for the current API key. The key is re-read on each call (a secret through Secrets Manager's
+    five-minute cache), so a key set or rotated after deploy reaches warm containers; the client and its
+    connection pool are kept while the key stays the same."""
     s = settings()
     key = s.trustless_api_key
     if key is None and s.trustless_api_key_secret_arn:
         from offerhub.adapters.aws.secrets import get_secret_string
 
         key = get_secret_string(s.trustless_api_key_secret_arn)
-    return TrustlessWork(s.trustless_api_url, key, timeout=s.trustless_timeout_seconds)
+    return _client(s.trustless_api_url, key, s.trustless_timeout_seconds)
+
+
+@lru_cache(maxsize=2)
+def _client(url: str, key: str | None, timeout: float) -> TrustlessWork:
+    return TrustlessWork(url, key, timeout=timeout)
