@@ -24,5 +24,5 @@ async def trustless_work(request: Request):
     return ok(request, ingress.receive_trustless_work(ctx, request.headers, await request.body()))
 
 
-app = create_api(router, title="webhooks")
+app = create_api(router, title="webhooks", raw_body=True)
 handler = make_handler(app)

@@ -9,8 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
-from offerhub.core.errors import OfferHubError
+from offerhub.core.errors import InvalidAmount, OfferHubError
+from offerhub.http.body import InvalidBody
 from offerhub.http.envelope import error
+from offerhub.http.params import AMOUNT_ERROR
 from offerhub.http.responses import EnvelopeResponse, request_id_of
 
 
@@ -30,6 +32,16 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     return {"validationErrors": problems}
 
 
+def _validation_code(details: dict[str, Any]) -> str:
+    """INVALID_AMOUNT_FORMAT when every problem is an amount's format (offerhub.http.params.AmountText),
+    as parse_amount answers; VALIDATION_ERROR as soon as anything else is wrong too."""
+    problems = details["validationErrors"]
+    if problems and all(p["type"] == AMOUNT_ERROR for p in problems):
+        details["field"] = problems[0]["field"]
+        return InvalidAmount.code
+    return "VALIDATION_ERROR"
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -46,7 +58,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        return _respond(request, 400, "VALIDATION_ERROR", _validation_message(exc), _validation_details(exc))
+        details = _validation_details(exc)
+        return _respond(request, 400, _validation_code(details), _validation_message(exc), details)
+
+    @app.exception_handler(InvalidBody)
+    async def invalid_body(request: Request, exc: InvalidBody):
+        message = exc.detail if exc.field == "body" else f"{exc.field}: {exc.detail}"
+        return _respond(request, 400, "VALIDATION_ERROR", message,
+                        {"validationErrors": [{"field": exc.field, "message": exc.detail, "type": exc.kind}]})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

@@ -1,5 +1,8 @@
 """Outermost ASGI middleware: the request id on every response, URLs Postgres cannot store refused,
-and the last-resort 500 envelope."""
+and the last-resort 500 envelope.
+
+The 500 is logged with its stack, except a database error's: its message quotes the statement's values
+(user input), so only what `loggable_db_error` keeps is logged."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from offerhub.adapters.postgres.engine import loggable_db_error
 from offerhub.http import envelope
 from offerhub.http.request_id import resolve_request_id
 from offerhub.observability import logger
@@ -41,11 +45,19 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            logger.exception("unhandled error", extra={"request_id": request_id})
+        except Exception as exc:
+            _log_unhandled(exc, request_id)
             if started:
                 raise
             await _send_error(send, request_id, 500, "INTERNAL_ERROR", "internal error; quote the requestId to support")
+
+
+def _log_unhandled(exc: Exception, request_id: str) -> None:
+    fields = loggable_db_error(exc)
+    if fields is None:
+        logger.exception("unhandled error", extra={"request_id": request_id})
+    else:
+        logger.error("unhandled database error", extra={"request_id": request_id, **fields})
 
 
 async def _send_error(send: Send, request_id: str, status: int, code: str, message: str) -> None:

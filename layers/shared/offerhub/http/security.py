@@ -13,10 +13,14 @@ from offerhub.http.responses import request_id_of
 
 
 def token_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        return value.strip() if scheme.lower() == "bearer" else None
-    return x_api_key
+    """The key from `Authorization: Bearer <key>`, else from `X-API-Key`. A blank Authorization (empty, or
+    `Bearer` with no token, as some clients send when their token variable is unset) does not hide an
+    X-API-Key; a non-empty token always wins; another scheme (`Basic ...`) is no key at all."""
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    token = value.strip()
+    if scheme and scheme.lower() != "bearer":
+        return None
+    return token if token else x_api_key
 
 
 # Routes are `async def` and call the (synchronous) layer directly: a Lambda container serves one request

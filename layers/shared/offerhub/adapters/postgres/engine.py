@@ -2,18 +2,23 @@
 
 Settings that behave behind RDS Proxy: no server-side prepared statements (they pin sessions),
 a small pool (a Lambda container serves one request at a time), a ping after idling, and recycling.
+
+Parameters hold user input (names, emails, metadata, webhook payloads), so they never reach a log: the engine
+hides them from every SQLAlchemy error message, and `loggable_db_error` is what may be logged of a database
+error (Postgres's own message, DETAIL and CONTEXT quote the values too, so they are left out).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import traceback
 from typing import Any
 from urllib.parse import quote_plus
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, StatementError
 
 from offerhub.config import Settings, settings
 
@@ -62,6 +67,7 @@ def build_engine(url: str, *, pool_size: int = 1, max_overflow: int = 0) -> Engi
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_recycle=300,
+        hide_parameters=True,
         connect_args={"prepare_threshold": None, "connect_timeout": 5},
     )
     event.listen(engine, "checkin", _stamp_checkin)
@@ -80,6 +86,38 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         dbapi_connection.execute("SELECT 1")
     except Exception as exc:
         raise DisconnectionError("stale pooled connection") from exc  # the pool reconnects and retries
+
+
+def loggable_db_error(exc: BaseException) -> dict[str, Any] | None:
+    """Log fields for an exception that is, or was caused by, a failed statement; None for any other.
+
+    The statement (its placeholders, not its values), the error classes, the SQLSTATE, the names Postgres
+    gives (table, column, constraint) and where it was raised: nothing that can hold a parameter."""
+    failed = next((e for e in _chain(exc) if isinstance(e, StatementError)), None)
+    if failed is None:
+        return None
+    orig = failed.orig
+    diag = getattr(orig, "diag", None)
+    fields: dict[str, Any] = {
+        "error": type(exc).__name__,
+        "dbError": f"{type(failed).__name__}({type(orig).__name__})" if orig is not None else type(failed).__name__,
+        "sqlstate": getattr(orig, "sqlstate", None),
+        "statement": failed.statement,
+        "stack": [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)],
+    }
+    for name, key in (("table_name", "table"), ("column_name", "column"), ("constraint_name", "constraint")):
+        if value := getattr(diag, name, None):
+            fields[key] = value
+    return fields
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def get_engine() -> Engine:
