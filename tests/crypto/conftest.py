@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from local.functions import LambdaContext
+from tests.conftest import RAILS
 from tests.lambda_client import call, load_function
 
 
@@ -20,6 +21,39 @@ def run_monitor() -> dict[str, Any]:
 def chain_usdc(rails: Any, public_key: str) -> Decimal:
     stroops = rails.chain.balance(public_key, rails.asset)
     return Decimal(stroops or 0) / 10_000_000
+
+
+def platform_fees() -> Decimal:
+    from offerhub.adapters.postgres.unit_of_work import read_only
+    from offerhub.ledger import accounts
+    from offerhub.ledger import store as ledger_store
+
+    with read_only() as conn:
+        return ledger_store.balance_of(conn, accounts.platform_fees().code) or Decimal("0.00")
+
+
+def platform_wallet() -> str:
+    from offerhub.core.context import RequestContext
+    from offerhub.wallets.service import platform_signer
+
+    return platform_signer(RequestContext(request_id="test")).public_key
+
+
+def fund_platform(amount: str) -> None:
+    """The operator sends USDC to the platform wallet (the float from which whole refunds' fees are paid back);
+    the monitor credits it to `platform:fees`, so the ledger still equals the chain."""
+    before = platform_fees()
+    assert RAILS.mint(platform_wallet(), amount)["status"] == 200
+    run_monitor()
+    assert platform_fees() == before + Decimal(amount)
+
+
+@pytest.fixture
+def platform_float(db: str) -> None:
+    """Refunds are whole (REFUND_FEES_PAID_BY=platform): the platform wallet pays the buyer's fees back, so
+    a test that refunds must not depend on fees earned by the tests that ran before it."""
+    if platform_fees() < Decimal("10.00"):
+        fund_platform("20.00")
 
 
 @pytest.fixture

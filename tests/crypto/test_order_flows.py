@@ -88,21 +88,22 @@ def test_release_pays_the_seller_once_net_of_fees_for_every_milestone(order_in, 
     assert _balance(key, seller)["available"] == "98.70"
 
 
-def test_refund_returns_the_escrow_to_the_buyer(order_in, key):
+def test_refund_returns_the_escrow_to_the_buyer(order_in, key, platform_float):
     setup = order_in("IN_PROGRESS", amount="50.00")
     order, buyer = setup["order"], setup["buyer"]
     refunded = call("POST", "/api/v1/resolution/refund", key=key, body={"orderId": order["id"], "reason": "late"})
     assert refunded.status == 200, refunded.body
     assert refunded.data["outcome"] == "REFUNDED" and refunded.data["status"] == "CLOSED"
-    # The contract takes its fees on every payout, refunds included: 50.00 - 0.15 - 0.50.
-    assert _balance(key, buyer)["available"] == "49.35"
+    # The contract takes its fees on every payout, refunds included (50.00 - 0.15 - 0.50); the platform wallet
+    # pays them back (REFUND_FEES_PAID_BY=platform), so the buyer gets it all.
+    assert _balance(key, buyer)["available"] == "50.00"
     _in_sync(key, buyer, setup["seller"])
     escrow = call("GET", f"/api/v1/escrow/{order['escrow']['id']}", key=key).data
     assert escrow["status"] == "REFUNDED" and escrow["onChain"]["flags"]["resolved"] is True
     assert _ledger_total() == 0
 
 
-def test_dispute_then_split_pays_both_sides(order_in, key, api_key):
+def test_dispute_then_split_pays_both_sides(order_in, key, api_key, platform_float):
     setup = order_in("IN_PROGRESS", amount="80.00")
     order, buyer, seller = setup["order"], setup["buyer"], setup["seller"]
     opened = call("POST", "/api/v1/disputes", key=key, body={
@@ -128,8 +129,8 @@ def test_dispute_then_split_pays_both_sides(order_in, key, api_key):
                     body={"decision": "SPLIT", "releaseAmount": "30.00", "refundAmount": "50.00", "note": "half"})
     assert resolved.status == 200, resolved.body
     assert resolved.data["status"] == "RESOLVED" and resolved.data["comments"][0]["body"] == "Colours are off"
-    # Each share pays 0.3% + 1%: seller 30.00 → 29.61, buyer 50.00 → 49.35.
-    assert _balance(key, seller)["available"] == "29.61" and _balance(key, buyer)["available"] == "49.35"
+    # Each share pays 0.3% + 1% on chain: seller 30.00 → 29.61; the buyer's fees are paid back: 50.00 whole.
+    assert _balance(key, seller)["available"] == "29.61" and _balance(key, buyer)["available"] == "50.00"
     _in_sync(key, buyer, seller)
     closed = call("GET", f"/api/v1/orders/{order['id']}", key=key).data
     assert closed["status"] == "CLOSED" and closed["outcome"] == "SPLIT" and closed["disputeId"] == dispute_id
@@ -138,7 +139,7 @@ def test_dispute_then_split_pays_both_sides(order_in, key, api_key):
     assert _ledger_total() == 0
 
 
-def test_resolution_resolve_with_amounts_full_refund(order_in, key):
+def test_resolution_resolve_with_amounts_full_refund(order_in, key, platform_float):
     setup = order_in("IN_PROGRESS", amount="20.00")
     order = setup["order"]
     dispute = call("POST", "/api/v1/disputes", key=key, body={"orderId": order["id"], "openedBy": "SELLER",
@@ -151,7 +152,7 @@ def test_resolution_resolve_with_amounts_full_refund(order_in, key):
                   body={"disputeId": dispute["id"], "releaseAmount": "0.00", "refundAmount": "20.00"})
     assert result.status == 200, result.body
     assert result.data["decision"] == "FULL_REFUND"
-    assert _balance(key, setup["buyer"])["available"] == "19.74"
+    assert _balance(key, setup["buyer"])["available"] == "20.00"
     _in_sync(key, setup["buyer"], setup["seller"])
 
 

@@ -33,7 +33,7 @@ def _ledger_total() -> Decimal:
         return conn.execute(text("SELECT coalesce(sum(balance), 0) FROM ledger_accounts")).scalar()
 
 
-def test_random_orders_with_faults_keep_every_invariant(funded_user, key):
+def test_random_orders_with_faults_keep_every_invariant(funded_user, key, platform_float):
     rng = random.Random(20261125)
     users = [funded_user("300.00") for _ in range(4)]
     contracts: list[str] = []

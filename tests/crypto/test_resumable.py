@@ -91,7 +91,7 @@ def test_two_releases_of_one_order_at_once_pay_once(order_in, key):
     assert _seller_state(key, setup) == ("29.61", Decimal("29.61"))
 
 
-def test_the_reconciliation_finishes_an_interrupted_refund(order_in, key):
+def test_the_reconciliation_finishes_an_interrupted_refund(order_in, key, platform_float):
     setup = order_in("IN_PROGRESS", amount="10.00")
     order_id = setup["order"]["id"]
     _fault(key, "resolve-dispute", "error", count=3)
@@ -102,7 +102,7 @@ def test_the_reconciliation_finishes_an_interrupted_refund(order_in, key):
     assert order_id in result["finished"]
     order = call("GET", f"/api/v1/orders/{order_id}", key=key).data
     assert order["status"] == "CLOSED" and order["outcome"] == "REFUNDED"
-    assert call("GET", f"/api/v1/balance/{setup['buyer']['id']}", key=key).data["available"] == "9.87"
+    assert call("GET", f"/api/v1/balance/{setup['buyer']['id']}", key=key).data["available"] == "10.00"
 
 
 def test_every_transition_writes_its_audit_row(order_in, key):
@@ -172,7 +172,7 @@ def test_a_failed_run_is_in_the_audit_log(order_in, key):
     assert call("POST", "/api/v1/resolution/release", key=key, body={"orderId": order_id}).status == 200
 
 
-def test_settlements_with_the_same_parties_in_opposite_roles_run_concurrently(funded_user, key):
+def test_settlements_with_the_same_parties_in_opposite_roles_run_concurrently(funded_user, key, platform_float):
     """Two disputes between A and B (A buys from B, B buys from A) split at the same moment. Both resolutions
     are signed by the platform wallet, so they race for its sequence number (the loser rebuilds), and their
     settlements touch the same wallets in opposite roles (locked in id order: no deadlock). Both settle, and

@@ -56,6 +56,8 @@ def test_an_order_whose_funding_failed_is_canceled_and_its_reservation_returned(
     events = call("GET", "/api/v1/events", key=key, query={"resourceId": order_id, "limit": 50}).data
     closed = next(e for e in events if e["type"] == "order.closed")
     assert closed["data"]["outcome"] == "CANCELED" and closed["data"]["canceledFrom"] == "ESCROW_FUNDING"
+    assert (closed["data"]["buyerAmount"], closed["data"]["buyerNet"], closed["data"]["platformFee"]) == \
+        ("20.00", "20.00", "0.00")
     again = call("POST", f"/api/v1/escrow/{escrow_id}/fund", key=key)
     assert again.status == 409 and again.error_code == "INVALID_STATE"
 

@@ -209,3 +209,16 @@ def test_the_reconciliation_flags_a_ledger_that_differs_from_the_chain(new_user,
     audit = call("GET", "/api/v1/audit", key=key, query={"resourceId": adjusted["id"],
                                                          "action": "balance.discrepancy"}).data
     assert audit[0]["after"]["difference"] == "-5.00"
+
+
+def test_usdc_sent_to_the_platform_wallet_funds_platform_fees_once(key):
+    from offerhub.core.context import RequestContext
+    from offerhub.wallets.sync import check_platform
+    from tests.crypto.conftest import fund_platform, platform_wallet
+
+    fund_platform("3.25")  # asserts platform:fees grew by exactly 3.25 through the monitor
+    run_monitor()
+    audited = call("GET", "/api/v1/audit", key=key, query={"action": "platform.funded", "limit": "100"}).data
+    assert any(a["after"]["amount"] == "3.25" for a in audited)
+    assert check_platform(RequestContext(request_id="t"))["inSync"]
+    assert platform_wallet()

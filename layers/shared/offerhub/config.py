@@ -67,6 +67,7 @@ class Settings:
     trustless_api_key_secret_arn: str | None
     trustless_timeout_seconds: float
     platform_fee_percent: Decimal
+    refund_fees_paid_by: str
     sandbox_control_url: str | None
     monitor_scan: str
     airtm_api_url: str
@@ -81,6 +82,11 @@ class Settings:
     trustless_webhook_secret_arn: str | None
     webhook_queue_url: str | None
     topup_callback_base_url: str
+    # Outbound webhooks to integrators (offerhub.outbound): the KMS key sealing endpoint secrets, whether
+    # loopback receivers (and plain http to them) are allowed (local stack and tests only), the retry backoff base.
+    webhook_secrets_kms_key_id: str | None
+    webhook_allow_loopback: bool
+    webhook_retry_base_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -107,6 +113,9 @@ class Settings:
             trustless_api_key_secret_arn=env.get("TRUSTLESS_API_KEY_SECRET_ARN") or None,
             trustless_timeout_seconds=float(env.get("TRUSTLESS_TIMEOUT_SECONDS", "30")),
             platform_fee_percent=Decimal(env.get("PLATFORM_FEE_PERCENT", "1")),
+            # Who pays the escrow fees on a buyer's share (a refund, a split's refund part): the platform wallet
+            # pays them back so the buyer gets it all, or the buyer bears them like any receiver.
+            refund_fees_paid_by=_choice(env, "REFUND_FEES_PAID_BY", ("platform", "buyer"), "platform"),
             sandbox_control_url=env.get("SANDBOX_CONTROL_URL") or None,
             monitor_scan=_choice(env, "MONITOR_SCAN", ("network", "wallets"), "network"),
             airtm_api_url=env.get("AIRTM_API_URL")
@@ -123,6 +132,9 @@ class Settings:
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
             topup_callback_base_url=(env.get("TOPUP_CALLBACK_BASE_URL") or "http://127.0.0.1:3000/api/v1/topups"
                                      ).rstrip("/"),
+            webhook_secrets_kms_key_id=env.get("WEBHOOK_SECRETS_KMS_KEY_ID") or None,
+            webhook_allow_loopback=_flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
+            webhook_retry_base_seconds=float(env.get("WEBHOOK_RETRY_BASE_SECONDS") or "60"),
         )
 
 
@@ -131,6 +143,10 @@ def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default
     if value not in allowed:
         raise RuntimeError(f"{name} must be one of {', '.join(allowed)}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return (env.get(name) or "").strip().lower() in ("1", "true", "yes")
 
 
 @cache

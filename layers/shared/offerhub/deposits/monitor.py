@@ -15,7 +15,8 @@ next run carries on from the cursors. A payment is credited by operation id (a t
 payments to one wallet credits both), in the same transaction as its ledger lines and its event, so the
 two modes can even be switched without crediting anything twice. Amounts are credited in whole cents
 (Stellar has 7 decimals); the sub-cent rest is carried per wallet and credited when it makes a cent, so a
-user's ledger balance is always their wallet's USDC rounded down to the cent.
+user's ledger balance is always their wallet's USDC rounded down to the cent. A payment from the platform
+wallet is not a deposit: it is the top-up of a whole refund, credited by that refund's settlement.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from offerhub.wallets.service import MONITOR_CURSOR
 
 STELLAR = accounts.external("stellar")
 DEPOSIT_CREDITED = "deposit.credited"  # the audit action of a credited deposit
+PLATFORM_FUNDED = "platform.funded"  # ... and of USDC sent to the platform wallet
 WALLET_BATCH = 50
 PAGES_PER_WALLET = 2
 
@@ -123,25 +125,43 @@ def _usdc_payments(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _credit(uow: UnitOfWork, deposits: list[tuple[dict[str, Any], dict[str, Any]]]) -> int:
     """Credit each (wallet, payment record) not credited before; returns how many were."""
     seen = store.already_credited(uow.conn, [record["id"] for _, record in deposits])
+    platform = wallet_store.platform(uow.conn) if deposits else None
     credited = 0
     for wallet, record in deposits:
-        if record["id"] in seen:
+        if record["id"] in seen or (platform is not None and record.get("from") == platform["public_key"]):
             continue
         amount, dust = cents_and_dust(to_stroops(Decimal(record["amount"])))
         # The sub-cent rest joins the wallet's carried dust; once that makes a whole cent, it is credited too.
         amount += wallet_store.carry_dust(uow.conn, wallet["user_id"], dust)
         transaction_id = None
         if amount > 0:
-            change = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR,
-                                   description="Stellar USDC deposit", reference=record["id"])
-            transaction_id = change.transaction_id
-            audit.record(uow, DEPOSIT_CREDITED, "Balance", wallet["user_id"],
-                         before={"available": format_amount(change.before.available)},
-                         after={"available": format_amount(change.after.available), "amount": format_amount(amount),
-                                "operationId": record["id"], "txHash": record["transaction_hash"],
-                                "walletId": wallet["id"], "ledgerTransactionId": transaction_id})
+            transaction_id = (_credit_user if wallet["user_id"] else _fund_platform)(uow, wallet, record, amount)
             credited += 1
         store.claim(uow.conn, operation_id=record["id"], tx_hash=record["transaction_hash"], wallet_id=wallet["id"],
                     user_id=wallet["user_id"], amount=amount, ledger_transaction_id=transaction_id)
         seen.add(record["id"])
     return credited
+
+
+def _credit_user(uow: UnitOfWork, wallet: dict[str, Any], record: dict[str, Any], amount: Decimal) -> str:
+    change = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR, description="Stellar USDC deposit",
+                           reference=record["id"])
+    audit.record(uow, DEPOSIT_CREDITED, "Balance", wallet["user_id"],
+                 before={"available": format_amount(change.before.available)},
+                 after={"available": format_amount(change.after.available), "amount": format_amount(amount),
+                        "operationId": record["id"], "txHash": record["transaction_hash"],
+                        "walletId": wallet["id"], "ledgerTransactionId": change.transaction_id})
+    return change.transaction_id
+
+
+def _fund_platform(uow: UnitOfWork, wallet: dict[str, Any], record: dict[str, Any], amount: Decimal) -> str:
+    """USDC an operator sends to the platform wallet (a plain payment; contract payouts of fees are contract
+    calls, not payments, and are booked by their settlement) funds `platform:fees`: the float that pays
+    Trustless Work's fee on whole refunds (docs/crypto.md)."""
+    transaction_id = ledger.post(uow, "PLATFORM_FUNDED", [(STELLAR, -amount), (accounts.platform_fees(), amount)],
+                                 description="USDC sent to the platform wallet", reference=record["id"])
+    audit.record(uow, PLATFORM_FUNDED, "Wallet", wallet["id"],
+                 after={"amount": format_amount(amount), "operationId": record["id"],
+                        "txHash": record["transaction_hash"], "from": record.get("from"),
+                        "ledgerTransactionId": transaction_id})
+    return transaction_id

@@ -32,7 +32,7 @@ def save_cursor(conn: Connection, name: str, cursor: str) -> None:
                  .values(cursor=cursor, updated_at=utcnow()))
 
 
-def claim(conn: Connection, *, operation_id: str, tx_hash: str, wallet_id: str, user_id: str, amount: Decimal,
+def claim(conn: Connection, *, operation_id: str, tx_hash: str, wallet_id: str, user_id: str | None, amount: Decimal,
           ledger_transaction_id: str | None) -> bool:
     """Record a credited operation; False when it was credited before (the unique key is the guard)."""
     result = conn.execute(

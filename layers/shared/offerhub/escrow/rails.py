@@ -42,11 +42,13 @@ class EscrowRail(Protocol):
         """A dispute was opened: no release may happen until it is resolved."""
 
     def resolve(self, ctx: RequestContext, order: Order, escrow: Escrow, opened_by: str,
-                shares: list[tuple[str, Decimal]]) -> None:
-        """Pay the escrow out in shares, by role (`seller`, `buyer`), after a dispute (or a refund)."""
+                shares: list[tuple[str, Decimal]]) -> frozenset[str]:
+        """Pay the escrow out in shares, by role (`seller`, `buyer`), after a dispute (or a refund). Returns
+        the roles whose share the platform covered (it arrived whole: REFUND_FEES_PAID_BY, settlement.py)."""
 
-    def payout(self, gross: Decimal, platform_fee_percent: Decimal) -> Payout:
-        """What a gross share becomes once the rail and the platform took their fees."""
+    def payout(self, gross: Decimal, platform_fee_percent: Decimal, *, covered: bool = False) -> Payout:
+        """What a gross share becomes once the rail and the platform took their fees (covered: the platform
+        paid them back, the receiver got the gross)."""
 
     def inspect(self, escrow: Escrow) -> dict[str, Any] | None:
         """The escrow as the rail reports it (None when the rail keeps no state of its own)."""

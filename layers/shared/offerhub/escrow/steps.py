@@ -10,6 +10,12 @@ the transaction landed, then the contract whether it shows the step's effect (`S
 neither does is the step built and signed afresh (the old and new envelopes share a sequence number, so at
 most one can land). An envelope that lost the sequence-number race to another transaction of the same
 account is rebuilt at once. Nothing is paid twice.
+
+A plain USDC payment from one of our wallets (the platform's top-up of a covered refund, escrow/settlement.py)
+is a step of the same order, recorded in the same table, resumed its own way (`pay`): sign → record hash +
+signed envelope (committed) → send. Resumed, the recorded envelope is sent again and Horizon asked whether
+its hash landed; only an envelope that landed as failed (it moved nothing) or provably never can land
+(stellar/envelopes.py) is replaced, by one recorded before it is sent.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
@@ -25,7 +32,8 @@ from offerhub.config import settings
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import ProviderError, ProviderTimeout
 from offerhub.escrow import store
-from offerhub.stellar.horizon import horizon
+from offerhub.stellar import envelopes
+from offerhub.stellar.horizon import Horizon, horizon
 from offerhub.trustless.client import trustless_work
 from offerhub.wallets.service import Signer
 
@@ -79,6 +87,77 @@ def run(ctx: RequestContext, order_id: str, step: Step) -> dict[str, Any]:
             raise
         return _confirm(ctx, order_id, step, {**_public_result(result), "txHash": tx_hash})
     raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Payment:
+    key: str  # unique per order, beside the contract steps: "topup:buyer"
+    role: str  # whose wallet pays: platform
+    signer: Signer
+    destination: str
+    amount: Decimal  # USDC, up to 7 decimals
+    # Called before a new envelope is built (not when finishing a recorded one): raise to refuse to start.
+    precheck: Callable[[], None] | None = None
+    # Turns the network's refusal of a new envelope into the error to answer (op_underfunded → a clear 503).
+    refused: Callable[[ProviderError], Exception | None] | None = None
+
+
+def pay(ctx: RequestContext, order_id: str, payment: Payment) -> dict[str, Any]:
+    """Run one USDC payment to confirmation (or raise, leaving it resumable). Returns its recorded result."""
+    with read_only() as conn:
+        existing = store.step(conn, order_id, payment.key)
+    if existing is not None and existing["status"] == "CONFIRMED":
+        return existing["result"] or {}
+    h = horizon()
+    recorded = (existing["tx_hash"], existing["signed_xdr"]) if existing is not None else None
+    for attempt in range(1, SEQUENCE_ATTEMPTS + 1):
+        if recorded is not None and _payment_landed(h, *recorded):
+            return _confirm_payment(ctx, order_id, payment, recorded[0])
+        if payment.precheck is not None:
+            payment.precheck()
+        xdr, tx_hash = h.build_usdc_payment(payment.signer.secret, payment.destination, payment.amount, None, None)
+        with transaction(ctx) as uow:
+            store.record_submission(uow.conn, order_id, payment.key, payment.role, tx_hash, xdr)
+        recorded = (tx_hash, xdr)
+        try:
+            h.submit_envelope(xdr)
+        except ProviderError as exc:
+            if attempt < SEQUENCE_ATTEMPTS and "tx_bad_seq" in envelopes.result_codes(exc):
+                # Another transaction of the wallet (a resolution it signed) took the sequence number: the next
+                # round finds ours cannot land and replaces it.
+                time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter, not a secret
+                continue
+            answer = payment.refused(exc) if payment.refused is not None else None
+            if answer is not None:
+                raise answer from exc
+            raise
+        return _confirm_payment(ctx, order_id, payment, tx_hash)
+    raise ProviderError("the wallet's sequence number kept moving; try again", code="STELLAR_UNAVAILABLE",
+                        details={"attempts": SEQUENCE_ATTEMPTS})
+
+
+def _payment_landed(h: Horizon, tx_hash: str, xdr: str) -> bool:
+    """Finish a recorded envelope: True when it landed and paid. False when a new one may replace it: it
+    landed as failed (it moved nothing), or it provably never can land. Anything unproven raises."""
+    try:
+        h.submit_envelope(xdr)
+        return True
+    except (ProviderError, ProviderTimeout) as exc:
+        refusal = exc
+    landed = h.transaction(tx_hash)
+    if landed is not None:
+        return bool(landed.get("successful"))
+    codes = envelopes.result_codes(refusal)
+    if codes & envelopes.CANNOT_LAND and envelopes.cannot_land(h, xdr, tx_hash, codes):
+        return False
+    raise refusal  # a timeout, an outage: the envelope may still land, so nothing new is signed
+
+
+def _confirm_payment(ctx: RequestContext, order_id: str, payment: Payment, tx_hash: str) -> dict[str, Any]:
+    result = {"txHash": tx_hash, "destination": payment.destination, "amount": f"{payment.amount:.7f}"}
+    with transaction(ctx) as uow:
+        store.confirm(uow.conn, order_id, payment.key, payment.role, result)
+    return result
 
 
 def _lost_sequence_race(exc: ProviderError) -> bool:

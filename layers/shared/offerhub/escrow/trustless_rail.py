@@ -8,6 +8,11 @@ dispute resolver. One contract milestone per order milestone: the release needs 
   release  ms:i:status (seller) + ms:i:approve (buyer) for every milestone, then release (buyer)
   refund   dispute (buyer), then resolve (platform: 100% to the buyer)
   dispute  dispute (the opener, done when it was opened), then resolve (platform: the decision)
+
+A buyer's share is covered when refunds are whole (escrow/settlement.py): after the resolution a last step,
+`topup:buyer`, is a USDC payment from the platform wallet to the buyer of both fees the contract took from
+that share (a resumable payment, escrow/steps.pay). Once recorded it is finished whatever the setting says by
+then, so the settlement always matches what the chain did.
 """
 
 from __future__ import annotations
@@ -17,17 +22,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from offerhub.adapters.postgres.unit_of_work import read_only
 from offerhub.config import settings
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import ProviderError
-from offerhub.escrow import steps
-from offerhub.escrow.settlement import Payout, payout
-from offerhub.escrow.steps import Step
+from offerhub.escrow import settlement, steps, store
+from offerhub.escrow.settlement import Payout
+from offerhub.escrow.steps import Payment, Step
+from offerhub.stellar import envelopes
 from offerhub.stellar.horizon import USDC
 from offerhub.trustless.client import trustless_work
 from offerhub.wallets.service import Signer, platform_signer, user_signer
 
 TRUSTLESS_WORK = "TRUSTLESS_WORK"
+TOPUP = "topup:buyer"
 Order = dict[str, Any]
 Escrow = dict[str, Any]
 
@@ -91,9 +99,15 @@ class TrustlessWorkEscrow:
         steps.run(ctx, order["id"], dispute_step(escrow["contract_id"], opener, opened_by.lower()))
 
     def resolve(self, ctx: RequestContext, order: Order, escrow: Escrow, opened_by: str,
-                shares: list[tuple[str, Decimal]]) -> None:
+                shares: list[tuple[str, Decimal]]) -> frozenset[str]:
         who = parties(ctx, order)
-        contract = escrow["contract_id"]
+        contract, pct = escrow["contract_id"], escrow["platform_fee_percent"]
+        refunded = dict(shares).get("buyer")
+        # The setting decides before the top-up starts; a top-up already recorded is finished regardless.
+        recorded = refunded is not None and _topup_recorded(order["id"])
+        covered = refunded is not None and (recorded or settlement.platform_pays_refund_fees())
+        if covered and not recorded:
+            settlement.require_platform_float(refunded, pct)  # refuse before the chain moves, not half way
         opener = who.buyer if opened_by == "BUYER" else who.seller
         steps.run(ctx, order["id"], dispute_step(contract, opener, opened_by.lower()))
         address = {"seller": who.seller.public_key, "buyer": who.buyer.public_key}
@@ -101,9 +115,17 @@ class TrustlessWorkEscrow:
             "contractId": contract, "disputeResolver": who.platform.public_key,
             "distributions": [{"address": address[role], "amount": amount} for role, amount in shares]}, contract,
             applied=flag("resolved")))
+        if not covered:
+            return frozenset()
+        assert refunded is not None
+        amount = settlement.topup(refunded, pct)
+        steps.pay(ctx, order["id"], Payment(
+            TOPUP, "platform", who.platform, who.buyer.public_key, amount,
+            precheck=lambda: settlement.require_platform_float(refunded, pct), refused=_short_of(amount)))
+        return frozenset({"buyer"})
 
-    def payout(self, gross: Decimal, platform_fee_percent: Decimal) -> Payout:
-        return payout(gross, platform_fee_percent)
+    def payout(self, gross: Decimal, platform_fee_percent: Decimal, *, covered: bool = False) -> Payout:
+        return settlement.payout(gross, platform_fee_percent, covered=covered)
 
     def inspect(self, escrow: Escrow) -> dict[str, Any] | None:
         found = trustless_work().escrow(escrow["contract_id"]) if escrow["contract_id"] else None
@@ -148,6 +170,22 @@ def dispute_step(contract_id: str, opener: Signer, role: str) -> Step:
     """Disputed on chain, or already past that (resolved)."""
     return Step("dispute", "dispute-escrow", role, opener, {"contractId": contract_id, "signer": opener.public_key},
                 contract_id, applied=flag("disputed", "resolved"))
+
+
+def _topup_recorded(order_id: str) -> bool:
+    with read_only() as conn:
+        return store.step(conn, order_id, TOPUP) is not None
+
+
+def _short_of(amount: Decimal) -> Callable[[ProviderError], Exception | None]:
+    """The network refused the top-up because the platform wallet's USDC is short (a failed transaction,
+    which moved nothing): answer the clear 503, not a provider error."""
+    def refused(exc: ProviderError) -> Exception | None:
+        if "op_underfunded" in envelopes.result_codes(exc):
+            return settlement.platform_short({"topup": f"{amount:.7f}"})
+        return None
+
+    return refused
 
 
 def flag(*names: str) -> Callable[[dict[str, Any]], bool]:

@@ -13,6 +13,7 @@ from offerhub.adapters.postgres.unit_of_work import UnitOfWork, transaction
 from offerhub.core.context import RequestContext
 from offerhub.escrow import service as escrow_service
 from offerhub.escrow import store as escrow_store
+from offerhub.escrow.settlement import closed_data, whole
 from offerhub.escrow.unfunded import ensure_holds_nothing
 from offerhub.events import catalogue
 from offerhub.ledger import service as ledger
@@ -52,6 +53,9 @@ def _close(uow: UnitOfWork, order: dict[str, Any], escrow: dict[str, Any] | None
                                    {"contractId": escrow.get("contract_id"), "reason": reason})
     data = {"buyerId": order["buyer_id"], "reason": reason, "fundsReleased": released,
             "canceledFrom": order["status"]}
+    returned = {"buyer": whole(order["amount"])} if released else {}
+    closed = closed_data(states.OUTCOME_CANCELED, order["amount"], returned)
     uow.emit(catalogue.ORDER_CANCELED, "Order", order_id, {"orderId": order_id, **data})
-    order = transition(uow, order, states.CLOSED, catalogue.ORDER_CLOSED, data, outcome=states.OUTCOME_CANCELED)
+    order = transition(uow, order, states.CLOSED, catalogue.ORDER_CLOSED, {**data, **closed},
+                       outcome=states.OUTCOME_CANCELED)
     return views.order(uow.conn, order)

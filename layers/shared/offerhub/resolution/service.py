@@ -3,6 +3,10 @@ decision is recorded), the escrow rail's work (escrow/rails.py: resumable on-cha
 nothing in airtm mode), then one settlement transaction: ledger lines, escrow and order states, events and
 audit rows together. A failed or timed-out step leaves the order in its requested state; the same request
 again (or the reconciliation) finishes the job.
+
+A buyer's share (a refund, a split's refund part) arrives whole when REFUND_FEES_PAID_BY=platform: the rail
+reports it covered and the settlement credits the buyer the gross (escrow/settlement.py). `order.closed`
+carries the outcome and the money: each side's share and net, and the fees.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from offerhub.disputes import store as dispute_store
 from offerhub.escrow import service as escrow_service
 from offerhub.escrow import store as escrow_store
 from offerhub.escrow.rails import rail_for
-from offerhub.escrow.settlement import pay_share
+from offerhub.escrow.settlement import Payout, closed_data, pay_share
 from offerhub.events import catalogue
 from offerhub.orders import lease, states, views
 from offerhub.orders import store as order_store
@@ -46,7 +50,7 @@ def release(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         lease.claim(uow, order_id)
     with lease.running(ctx, order_id, "order.release"):
         rail_for(escrow).release(ctx, order, escrow, positions)
-        return _settle_whole(ctx, order_id, escrow, outcome=states.OUTCOME_RELEASED)
+        return _settle_whole(ctx, order_id, escrow, outcome=states.OUTCOME_RELEASED, covered=frozenset())
 
 
 def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
@@ -57,12 +61,14 @@ def refund(ctx: RequestContext, order_id: str, reason: str) -> dict[str, Any]:
         escrow = _escrow_of(uow, order_id)
         lease.claim(uow, order_id)
     with lease.running(ctx, order_id, "order.refund"):
-        rail_for(escrow).resolve(ctx, order, escrow, "BUYER", [("buyer", order["amount"])])
-        return _settle_whole(ctx, order_id, escrow, outcome=states.OUTCOME_REFUNDED)
+        covered = rail_for(escrow).resolve(ctx, order, escrow, "BUYER", [("buyer", order["amount"])])
+        return _settle_whole(ctx, order_id, escrow, outcome=states.OUTCOME_REFUNDED, covered=covered)
 
 
-def _settle_whole(ctx: RequestContext, order_id: str, escrow: dict[str, Any], *, outcome: str) -> dict[str, Any]:
-    """The whole escrow to one side, once its on-chain steps are done: ledger lines, states, events, audit."""
+def _settle_whole(ctx: RequestContext, order_id: str, escrow: dict[str, Any], *, outcome: str,
+                  covered: frozenset[str]) -> dict[str, Any]:
+    """The whole escrow to one side, once its on-chain steps are done: ledger lines, states, events, audit.
+    `covered`: the roles whose share the platform paid the fees of (the rail's answer)."""
     released = outcome == states.OUTCOME_RELEASED
     requested, role, what = ((states.RELEASE_REQUESTED, "seller", "release") if released
                              else (states.REFUND_REQUESTED, "buyer", "refund"))
@@ -70,11 +76,11 @@ def _settle_whole(ctx: RequestContext, order_id: str, escrow: dict[str, Any], *,
         order = lock_order(uow, order_id)
         states.require_status(order, [requested], f"settle the {what} of")
         wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
-        gross = rail_for(escrow).payout(order["amount"], escrow["platform_fee_percent"])
+        gross = rail_for(escrow).payout(order["amount"], escrow["platform_fee_percent"], covered=role in covered)
         share = pay_share(uow, order_id, order[f"{role}_id"], gross, description=f"{what} of order {order_id}")
         if released:
             order_store.complete_milestones(uow.conn, order_id)
-        _close(uow, order, escrow, outcome=outcome, payouts={role: share.to_public()})
+        _close(uow, order, escrow, outcome=outcome, payouts={role: share})
         return views.order(uow.conn, order_store.get(uow.conn, order_id))
 
 
@@ -121,18 +127,17 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
     with lease.running(ctx, order["id"], "dispute.resolve"):
         rail = rail_for(escrow)
         shares = [("seller", release_amount), ("buyer", refund_amount)]
-        rail.resolve(ctx, order, escrow, dispute["opened_by"], [s for s in shares if s[1] > 0])
+        covered = rail.resolve(ctx, order, escrow, dispute["opened_by"], [s for s in shares if s[1] > 0])
         with transaction(ctx) as uow:
             order = lock_order(uow, order["id"])
             wallet_store.lock_for_settlement(uow.conn, [order["buyer_id"], order["seller_id"]])
-            payouts: dict[str, Any] = {}
+            payouts: dict[str, Payout] = {}
             for role, user_id, amount in (("seller", order["seller_id"], release_amount),
                                           ("buyer", order["buyer_id"], refund_amount)):
                 if amount > 0:
-                    share = rail.payout(amount, escrow["platform_fee_percent"])
-                    share = pay_share(uow, order["id"], user_id, share,
-                                      description=f"dispute {dispute_id} ({role} share)")
-                    payouts[role] = share.to_public()
+                    share = rail.payout(amount, escrow["platform_fee_percent"], covered=role in covered)
+                    payouts[role] = pay_share(uow, order["id"], user_id, share,
+                                              description=f"dispute {dispute_id} ({role} share)")
             outcome = {FULL_RELEASE: states.OUTCOME_RELEASED, FULL_REFUND: states.OUTCOME_REFUNDED,
                        SPLIT: states.OUTCOME_SPLIT}[decision]
             now = utcnow()
@@ -140,7 +145,7 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
             data = {"disputeId": dispute_id, "orderId": order["id"], "decision": decision, "decisionNote": note,
                     "resolvedBy": dispute["resolved_by"], "resolvedAt": iso(now),
                     "sellerAmount": format_amount(release_amount), "buyerAmount": format_amount(refund_amount),
-                    "payouts": payouts}
+                    "payouts": _public(payouts)}
             uow.emit(catalogue.DISPUTE_RESOLVED, "Dispute", dispute_id, data)
             record(uow, catalogue.DISPUTE_RESOLVED, "Dispute", dispute_id, before={"status": "RESOLVING"},
                    after={"status": "RESOLVED", **data})
@@ -158,11 +163,15 @@ def _request(uow: UnitOfWork, order: dict[str, Any], target: str, event: str, ac
                                            **(data or {})})
 
 
+def _public(payouts: dict[str, Payout]) -> dict[str, dict[str, str]]:
+    return {role: share.to_public() for role, share in payouts.items()}
+
+
 def _close(uow: UnitOfWork, order: dict[str, Any], escrow: dict[str, Any], *, outcome: str,
-           payouts: dict[str, Any]) -> None:
+           payouts: dict[str, Payout]) -> None:
     now = utcnow()
     data = {"escrowId": escrow["id"], "contractId": escrow["contract_id"], "amount": format_amount(order["amount"]),
-            "currency": CURRENCY, "payouts": payouts}
+            "currency": CURRENCY, "payouts": _public(payouts)}
     if outcome == states.OUTCOME_SPLIT:
         escrow_service.move_escrow(uow, escrow, escrow_service.SPLIT, catalogue.ESCROW_SPLIT, data,
                                    released_at=now, refunded_at=now)
@@ -176,7 +185,8 @@ def _close(uow: UnitOfWork, order: dict[str, Any], escrow: dict[str, Any], *, ou
                                    refunded_at=now)
         order = transition(uow, order, states.REFUNDED, catalogue.ORDER_REFUNDED,
                            {**data, "buyerId": order["buyer_id"], "refundedAt": iso(now)})
-    transition(uow, order, states.CLOSED, catalogue.ORDER_CLOSED, {"finalStatus": states.CLOSED, "closedAt": iso(now)},
+    transition(uow, order, states.CLOSED, catalogue.ORDER_CLOSED,
+               {"finalStatus": states.CLOSED, "closedAt": iso(now), **closed_data(outcome, order["amount"], payouts)},
                outcome=outcome)
 
 

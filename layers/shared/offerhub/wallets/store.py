@@ -35,11 +35,12 @@ def platform(conn: Connection) -> dict[str, Any] | None:
 
 
 def by_public_keys(conn: Connection, public_keys: set[str]) -> dict[str, dict[str, Any]]:
+    """Our wallets among these addresses, users' and the platform's (its `user_id` is None)."""
     if not public_keys:
         return {}
     rows = conn.execute(
         select(wallets.c.id, wallets.c.user_id, wallets.c.public_key)
-        .where(wallets.c.public_key.in_(public_keys), wallets.c.kind == "USER")
+        .where(wallets.c.public_key.in_(public_keys))
     ).mappings().all()
     return {r["public_key"]: dict(r) for r in rows}
 

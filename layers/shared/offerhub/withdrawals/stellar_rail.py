@@ -21,9 +21,9 @@ from decimal import Decimal
 from typing import Any
 
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
-from offerhub.config import settings
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import ProviderError, ProviderTimeout
+from offerhub.stellar import envelopes
 from offerhub.stellar.horizon import Horizon, horizon, requires_memo
 from offerhub.wallets.service import user_signer, wallet_row
 from offerhub.withdrawals import states, store
@@ -32,11 +32,8 @@ from offerhub.withdrawals.port import Destination, DestinationInvalid, RailState
 MAX_MEMO_TEXT_BYTES = 28
 MAX_MEMO_ID = 2**64 - 1
 SEQUENCE_ATTEMPTS = 10
-# A time-bound refusal proves an envelope can no longer land; this margin lets Horizon finish ingesting a
-# ledger closed just before the bound, so "not in its history" really means "never landed".
-INGESTION_GRACE_SECONDS = 30
-# Refusals that mean the envelope will never land, so a new one may replace it (after checking it did not).
-CANNOT_LAND = frozenset({"tx_bad_seq", "tx_too_late"})
+# How long Horizon may still be ingesting a ledger closed just before a time bound (stellar/envelopes.py).
+INGESTION_GRACE_SECONDS = envelopes.INGESTION_GRACE_SECONDS
 # The payment was refused for good: nothing moved, the money goes back to available.
 FAILED_FOR_GOOD = frozenset({"tx_failed", "tx_insufficient_balance"})
 WHY = {
@@ -111,7 +108,7 @@ class StellarPayments:
             try:
                 h.submit_envelope(xdr)
             except ProviderError as exc:
-                codes = _codes(exc)
+                codes = envelopes.result_codes(exc)
                 if codes & FAILED_FOR_GOOD:
                     return _failed(tx_hash, exc)
                 if "tx_bad_seq" in codes and attempt < SEQUENCE_ATTEMPTS:
@@ -144,8 +141,9 @@ class StellarPayments:
         landed = h.transaction(tx_hash)
         if landed is not None:
             return _landed(row, tx_hash, landed)
-        codes = _codes(refusal)
-        if codes & CANNOT_LAND and _cannot_land(h, xdr, tx_hash, codes):
+        codes = envelopes.result_codes(refusal)
+        if codes & envelopes.CANNOT_LAND and envelopes.cannot_land(h, xdr, tx_hash, codes,
+                                                                  grace_seconds=INGESTION_GRACE_SECONDS):
             return None
         raise refusal  # a timeout, an outage, anything unproven: stay COMMITTED, a retry resumes
 
@@ -154,22 +152,6 @@ def _record(ctx: RequestContext, row: dict[str, Any], tx_hash: str, xdr: str, re
     """Record the envelope before it is sent (withdrawals/store.record_payment: RECORDED, LOST, TAKEN)."""
     with transaction(ctx) as uow:
         return store.record_payment(uow.conn, row["id"], tx_hash, xdr, replacing=replacing)
-
-
-def _cannot_land(h: Horizon, xdr: str, tx_hash: str, codes: set[str]) -> bool:
-    """Prove that an envelope absent from Horizon's history will never land. The account is read first,
-    then the history again, so the history is at least as fresh as the sequence number seen."""
-    from stellar_sdk import TransactionEnvelope
-
-    tx = TransactionEnvelope.from_xdr(xdr, settings().stellar.passphrase).transaction
-    account = h.account(tx.source.account_id)
-    if account is None or h.transaction(tx_hash) is not None:
-        return False
-    if int(account["sequence"]) >= tx.sequence:
-        return True  # its sequence number was used, and not by it
-    bounds = tx.preconditions.time_bounds if tx.preconditions else None
-    return ("tx_too_late" in codes and bounds is not None and bounds.max_time > 0
-            and time.time() > bounds.max_time + INGESTION_GRACE_SECONDS)
 
 
 def _memo(ref: str, memo: str | int | None) -> tuple[str | None, str | None]:
@@ -205,15 +187,6 @@ def _reread(withdrawal_id: str) -> dict[str, Any]:
     return row
 
 
-def _codes(exc: ProviderError | ProviderTimeout) -> set[str]:
-    """Horizon's result codes of a refused submission: the transaction's and each operation's."""
-    found = exc.details.get("resultCodes") if isinstance(exc.details, dict) else None
-    if not isinstance(found, dict):
-        return set()
-    codes = [found.get("transaction"), *(found.get("operations") or [])]
-    return {c for c in codes if isinstance(c, str)}
-
-
 def _completed(row: dict[str, Any], tx_hash: str) -> RailState:
     amount = Decimal(row["amount"])
     return RailState(states.COMPLETED, columns={"transaction_hash": tx_hash}, fee=Decimal("0.00"),
@@ -221,7 +194,7 @@ def _completed(row: dict[str, Any], tx_hash: str) -> RailState:
 
 
 def _failed(tx_hash: str, exc: ProviderError) -> RailState:
-    codes = _codes(exc)
+    codes = envelopes.result_codes(exc)
     return RailState(states.FAILED, columns={"transaction_hash": tx_hash}, failure_reason=_reason(codes))
 
 
