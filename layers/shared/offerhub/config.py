@@ -52,6 +52,7 @@ class Settings:
     database_host: str | None
     database_port: int
     database_name: str
+    database_sslmode: str  # with DATABASE_SECRET_ARN; `require` unless a local server has no TLS
     db_pool_size: int
     db_max_overflow: int
     master_key: str | None
@@ -98,6 +99,8 @@ class Settings:
             database_host=env.get("DATABASE_HOST") or None,
             database_port=int(env.get("DATABASE_PORT", "5432")),
             database_name=env.get("DATABASE_NAME", "offerhub"),
+            database_sslmode=_choice(env, "DATABASE_SSLMODE", ("require", "verify-ca", "verify-full", "prefer",
+                                                                 "disable"), "require"),
             db_pool_size=int(env.get("DB_POOL_SIZE", "1")),
             db_max_overflow=int(env.get("DB_MAX_OVERFLOW", "0")),
             master_key=env.get("OFFERHUB_MASTER_KEY") or None,

@@ -39,20 +39,20 @@ def with_database(url: str, database: str) -> str:
     return make_url(normalize_url(url)).set(database=database).render_as_string(hide_password=False)
 
 
-def database_url(cfg: Settings) -> str:
+def database_url(cfg: Settings, *, fresh: bool = False) -> str:
     if cfg.database_url:
         return normalize_url(cfg.database_url)
     if not cfg.database_secret_arn:
         raise RuntimeError("set DATABASE_URL or DATABASE_SECRET_ARN")
     from offerhub.adapters.aws.secrets import get_secret_json
 
-    secret = get_secret_json(cfg.database_secret_arn)
+    secret = get_secret_json(cfg.database_secret_arn, fresh=fresh)
     host = cfg.database_host or secret.get("host")
     port = cfg.database_port or secret.get("port", 5432)
     name = cfg.database_name or secret.get("dbname", "offerhub")
     user = quote_plus(str(secret["username"]))
     password = quote_plus(str(secret["password"]))
-    return f"postgresql+psycopg://{user}:{password}@{host}:{port}/{name}?sslmode=require"
+    return f"postgresql+psycopg://{user}:{password}@{host}:{port}/{name}?sslmode={cfg.database_sslmode}"
 
 
 # A connection that sat in the pool longer than this is pinged before use: between invocations a frozen
@@ -130,6 +130,36 @@ def get_engine() -> Engine:
                     database_url(cfg), pool_size=cfg.db_pool_size, max_overflow=cfg.db_max_overflow
                 )
     return _engine
+
+
+# SQLSTATE class 28: the server refused the credentials (a rotated password, a role no longer allowed in).
+_CREDENTIALS_REFUSED = ("28000", "28P01")
+
+
+def credentials_refused(exc: BaseException) -> bool:
+    for e in _chain(exc):
+        if getattr(e, "sqlstate", None) in _CREDENTIALS_REFUSED:
+            return True
+        text = str(e)
+        if "password authentication failed" in text or "is not permitted to log in" in text:
+            return True  # libpq's connect failures carry no SQLSTATE of their own
+    return False
+
+
+def renew_engine(failed: Engine) -> bool:
+    """The credentials of `failed` were refused: if they come from the database secret, read it afresh (past
+    its cache) and build the engine again, once however many threads saw the failure. False when the URL is
+    fixed (DATABASE_URL): nothing to re-read, the refusal stands."""
+    global _engine
+    cfg = settings()
+    if cfg.database_url or not cfg.database_secret_arn:
+        return False
+    with _lock:
+        if _engine is failed:
+            _engine = build_engine(database_url(cfg, fresh=True), pool_size=cfg.db_pool_size,
+                                   max_overflow=cfg.db_max_overflow)
+            failed.dispose()
+    return True
 
 
 def set_engine(engine: Engine | None) -> None:

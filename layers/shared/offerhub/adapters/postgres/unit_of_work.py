@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from offerhub.adapters.postgres.engine import get_engine
+from offerhub.adapters.postgres.engine import credentials_refused, get_engine, renew_engine
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import ServiceUnavailable
 
@@ -39,7 +39,7 @@ class UnitOfWork:
 def transaction(ctx: RequestContext) -> Iterator[UnitOfWork]:
     from offerhub.events.store import append_events
 
-    with _database_reachable(), get_engine().begin() as conn:
+    with _database_reachable(), _connect() as conn, conn.begin():
         uow = UnitOfWork(conn=conn, ctx=ctx)
         yield uow
         if uow.events:
@@ -48,8 +48,20 @@ def transaction(ctx: RequestContext) -> Iterator[UnitOfWork]:
 
 @contextmanager
 def read_only() -> Iterator[Connection]:
-    with _database_reachable(), get_engine().connect() as conn:
+    with _database_reachable(), _connect() as conn:
         yield conn
+
+
+def _connect() -> Connection:
+    """A connection from the pool; when the server refuses the credentials (the secret was rotated), the
+    engine is rebuilt from the secret read afresh and the connect tried once more."""
+    engine = get_engine()
+    try:
+        return engine.connect()
+    except OperationalError as exc:
+        if not (credentials_refused(exc) and renew_engine(engine)):
+            raise
+    return get_engine().connect()
 
 
 @contextmanager
