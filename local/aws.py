@@ -34,7 +34,8 @@ def start_moto(port: int) -> Any:
 
 def provision(template: Template, *, master_key: str, state_dir: Path | None = None) -> dict[str, str]:
     """Create the template's DynamoDB tables, KMS keys (+ aliases) and secrets; return logical id → the
-    value `!Ref` gives in AWS (table name, key id, alias name, secret ARN)."""
+    value `!Ref` gives in AWS (table name, key id, alias name, secret ARN). With a state_dir, the tables' items
+    and the keys' material live on in it across restarts."""
     import boto3
 
     physical: dict[str, str] = {}
@@ -51,6 +52,8 @@ def provision(template: Template, *, master_key: str, state_dir: Path | None = N
         if ttl:
             dynamodb.update_time_to_live(TableName=logical_id, TimeToLiveSpecification=ttl)
         physical[logical_id] = logical_id
+    if state_dir:
+        _keep_items_across_restarts(state_dir, transient=connection_tables(template))
     kms = boto3.client("kms")
     for logical_id in template.resources_of("AWS::KMS::Key"):
         created = kms.create_key(Description=f"local {logical_id}")["KeyMetadata"]["KeyId"]
@@ -116,3 +119,25 @@ def _keep_key_across_restarts(key_id: str, logical_id: str, state_dir: Path) -> 
     key.key_material = base64.b64decode(state["material"])
     backend.keys[key.id] = key
     return key.id
+
+
+def _keep_items_across_restarts(state_dir: Path, transient: set[str]) -> None:
+    """moto keeps DynamoDB in memory, but an idempotency record must outlive a restart, or a retried POST is
+    applied twice: items are saved in the data dir as they are written (local/dynamodb_state.py)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    from local import dynamodb_state
+
+    directory = state_dir / "dynamodb"
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
+    if dynamodb_state.keep_across_restarts(backend, directory, transient=transient) is None:
+        print(f"  note         {directory} is in use by another process: DynamoDB items kept in memory only",
+              flush=True)
+
+
+def connection_tables(template: Template) -> set[str]:
+    """The table of WebSocket connections: the local gateway's connections end with the process, so records of
+    them must not come back after a restart (in AWS, API Gateway holds them, not the functions)."""
+    ref = template.globals_env.get("CONNECTIONS_TABLE")
+    return {ref["Ref"]} if isinstance(ref, dict) and "Ref" in ref else set()
