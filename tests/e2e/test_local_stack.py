@@ -77,8 +77,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(fresh_database_url) -> Iterator[Stack]:
-    running = Stack({"DATABASE_URL": fresh_database_url()})
+def stack(fresh_database_url, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # Its own data dir: never the developer's .devdata (whose DynamoDB state a running `make run` holds).
+    running = Stack({"DATABASE_URL": fresh_database_url(),
+                     "OFFERHUB_DATA_DIR": str(tmp_path_factory.mktemp("stack-data"))})
     yield running
     assert running.stop() == 0, "".join(running.output)
 
