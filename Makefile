@@ -7,7 +7,7 @@ PY_BOOT ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean layer layer-check
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	@test -n "$(PY_BOOT)" || { echo "need python3 >= 3.11"; exit 1; }
@@ -34,3 +34,24 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .devdata .pytest_cache
+
+# The shared layer as Lambda gets it, built by the recipe `sam build` runs (layers/shared/Makefile): wheels for
+# the Lambda platform, the offerhub package, precompiled bytecode. `make layer` -> build/layer-arm64/python;
+# `make layer ARCH=x86_64` -> build/layer-x86_64/python (importable on an x86_64 machine with Python 3.12).
+ARCH ?= arm64
+LAYER_SOURCES := layers/shared/Makefile layers/shared/requirements.txt \
+                 $(shell find layers/shared/offerhub -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+layer: build/layer-$(ARCH).stamp
+
+# The stamp carries the build's start time: a source edited while it ran makes the next `make layer` rebuild.
+build/layer-%.stamp: $(LAYER_SOURCES)
+	@mkdir -p build && touch $@.started
+	rm -rf build/layer-$*
+	$(MAKE) --no-print-directory -f layers/shared/Makefile build-SharedLayer ARCH=$* ARTIFACTS_DIR=$(abspath build/layer-$*)
+	@mv $@.started $@
+
+# Builds both layers (~70 MiB of wheels each, from the package index), checks that every native file of the
+# arm64 one is aarch64 and that every handler imports from the x86_64 one (tests/test_layer_build.py).
+layer-check: $(STAMP)
+	LAYER_BUILD=1 $(PYTHON) -m pytest tests/test_layer_build.py $(PYTEST_ARGS)

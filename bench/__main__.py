@@ -70,10 +70,18 @@ def measure(call: Callable[[], Any], n: int = WARM_CALLS, warmup: int = WARMUP_C
 
 
 def main() -> None:
+    if os.environ.get("BENCH_ONLY") == "cold":  # imports from the layer as built, with and without bytecode
+        from bench.cold_layer import bench_cold_layer
+
+        bench_cold_layer()
+        return
     sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
     master = "bench-master-" + secrets.token_hex(8)
     os.environ.update({"OFFERHUB_MASTER_KEY": master, "API_KEY_ENV": "test", "POWERTOOLS_TRACE_DISABLED": "1",
-                       "POWERTOOLS_METRICS_DISABLED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING"})
+                       "POWERTOOLS_METRICS_DISABLED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING",
+                       # The limiter runs (its cost is part of every number) but never refuses a bench request.
+                       "RATE_LIMIT_PER_KEY": "100000000", "RATE_LIMIT_CREATE_PER_KEY": "100000000",
+                       "RATE_LIMIT_PER_IP": "100000000"})
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
         del os.environ[name]
     database_url, server = start_database()
@@ -124,6 +132,21 @@ def run(database_url: str, master: str) -> None:
     if os.environ.get("BENCH_ONLY") == "withdrawal":
         bench_crypto_withdrawal(key, user, auth)
         return
+    if os.environ.get("BENCH_ONLY") == "webhooks":  # outbound webhooks: deliveries per second
+        from bench.webhooks import bench_webhooks
+
+        bench_webhooks(database_url, master)
+        return
+    if os.environ.get("BENCH_ONLY") == "stream":  # the WebSocket event stream's push latency
+        from bench.stream import bench_stream
+
+        bench_stream(master, percentile)
+        return
+    if os.environ.get("BENCH_ONLY") == "ratelimit":  # the limiter on vs off, and one hot key
+        from bench.ratelimit import bench_ratelimit
+
+        bench_ratelimit(key, user, percentile)
+        return
     if os.environ.get("BENCH_ONLY") == "airtm":  # `BENCH_ONLY=airtm make bench`: just the Airtm section
         from bench.airtm import bench_airtm
 
@@ -148,6 +171,7 @@ def run(database_url: str, master: str) -> None:
         "monitor": {"id": "bench"},
         "reconciliation": {"id": "bench"},
         "migrate": {},
+        "webhook_endpoints": http_event("GET", "/api/v1/webhook-endpoints", headers=auth),
     }
     print(f"Cold start: fresh process, import + first request (median of {COLD_SAMPLES})")
     print(f"  {'function':<14} {'import ms':>10} {'total ms':>10}  budget {COLD_BUDGET_MS:.0f} ms")
@@ -211,9 +235,21 @@ def run(database_url: str, master: str) -> None:
     print(f"  {'POST /resolution/release':<26} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['mean']:>8.2f}")
     bench_crypto_withdrawal(key, user, auth)
     bench_monitor(key)
+    from bench.ratelimit import bench_ratelimit
+
+    bench_ratelimit(key, user, percentile)
+    from bench.webhooks import bench_webhooks
+
+    bench_webhooks(database_url, master)
+    from bench.stream import bench_stream
+
+    bench_stream(master, percentile)
     from bench.airtm import bench_airtm
 
     bench_airtm(RAILS, master, measure, percentile)
+    from bench.cold_layer import bench_cold_layer
+
+    bench_cold_layer()
 
 
 WITHDRAWAL_CALLS = 60

@@ -1,5 +1,6 @@
 """An API Gateway HTTP API emulation: each request becomes a payload-2.0 event for the function that
-template.yaml routes it to, and that function's Lambda handler answers it."""
+template.yaml routes it to, and that function's Lambda handler answers it. With the template's WebSocket API,
+the same server also serves `/ws` and the Management API's `/@connections/{id}` (local/websocket.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.routing import Route as StarletteRoute
 
 from local.functions import LambdaContext
 from local.template import Function, Route
+from local.websocket import LocalWebSocketGateway, WebSocketApi
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -85,7 +87,8 @@ def to_response(result: dict[str, Any]) -> Response:
     return response
 
 
-def create_gateway(routes: list[Route], functions: dict[str, Function], handlers: dict[str, Handler]) -> Starlette:
+def create_gateway(routes: list[Route], functions: dict[str, Function], handlers: dict[str, Handler],
+                   websocket: WebSocketApi | None = None) -> Starlette:
     async def dispatch(request: Request) -> Response:
         found = match(routes, request.method, request.url.path)
         if found is None:
@@ -99,4 +102,5 @@ def create_gateway(routes: list[Route], functions: dict[str, Function], handlers
         return to_response(result)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    return Starlette(routes=[StarletteRoute("/{path:path}", dispatch, methods=methods)])
+    served = LocalWebSocketGateway(websocket, functions, handlers).routes() if websocket else []
+    return Starlette(routes=[*served, StarletteRoute("/{path:path}", dispatch, methods=methods)])

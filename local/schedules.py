@@ -1,5 +1,8 @@
 """EventBridge schedules, locally: each scheduled function runs on a daemon thread, SPEEDUP times more
-often than in AWS (rate(1 minute) → every 3 s), so deposits show up within seconds in `make run`."""
+often than in AWS (rate(1 minute) → every 3 s), so deposits show up within seconds in `make run`.
+
+Each run gets the function's own timeout, and its remaining time drops to zero once `stop` is set: a
+function that long-polls until its deadline (the stream dispatcher) winds down when the stack stops."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from local.functions import LambdaContext
@@ -14,18 +18,33 @@ from local.functions import LambdaContext
 SPEEDUP = 20
 
 
-def start(functions: dict[str, tuple[float, Callable[[dict[str, Any], Any], Any]]], stop: threading.Event) -> None:
-    """functions: logical id → (rate in seconds, handler)."""
+def start(functions: dict[str, tuple[float, Callable[[dict[str, Any], Any], Any]]], stop: threading.Event,
+          timeouts: dict[str, float] | None = None) -> list[threading.Thread]:
+    """functions: logical id → (rate in seconds, handler); timeouts: logical id → the function's Timeout."""
+    threads = []
     for name, (rate, handler) in functions.items():
-        threading.Thread(target=_tick, args=(name, rate / SPEEDUP, handler, stop), daemon=True,
-                         name=f"schedule-{name}").start()
+        timeout = (timeouts or {}).get(name, LambdaContext.timeout_seconds)
+        thread = threading.Thread(target=_tick, args=(name, rate / SPEEDUP, handler, stop, timeout), daemon=True,
+                                  name=f"schedule-{name}")
+        thread.start()
+        threads.append(thread)
+    return threads
 
 
-def _tick(name: str, interval: float, handler: Callable[[dict[str, Any], Any], Any], stop: threading.Event) -> None:
+@dataclass
+class _Context(LambdaContext):
+    stop: threading.Event | None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 0 if self.stop is not None and self.stop.is_set() else super().get_remaining_time_in_millis()
+
+
+def _tick(name: str, interval: float, handler: Callable[[dict[str, Any], Any], Any], stop: threading.Event,
+          timeout: float = LambdaContext.timeout_seconds) -> None:
     while not stop.wait(interval):
         event = {"id": str(uuid.uuid4()), "source": "aws.events", "detail-type": "Scheduled Event",
                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "detail": {}}
         try:
-            handler(event, LambdaContext(function_name=name))
+            handler(event, _Context(function_name=name, timeout_seconds=timeout, stop=stop))
         except Exception as exc:  # a failed run is retried on the next tick, as EventBridge would
             print(f"schedule {name}: {type(exc).__name__}: {exc}", flush=True)

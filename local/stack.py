@@ -8,7 +8,9 @@ its webhooks with (and the ingress checks); otherwise one is generated and print
 OFFERHUB_RAILS=testnet uses the real Stellar testnet and Trustless Work's dev API instead (set
 TRUSTLESS_API_KEY); the test helpers then answer 404.
 
-Ctrl-C or SIGTERM stops everything: uvicorn returns, then atexit stops the embedded Postgres.
+Ctrl-C or SIGTERM stops everything: uvicorn returns, the pollers stop, then atexit stops the embedded Postgres.
+After a SIGKILL, the Postgres watchdog stops it (local/postgres.py). The data dir keeps Postgres, the sandbox
+chain, the KMS key material and the DynamoDB items (idempotency records; local/dynamodb_state.py) across restarts.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _free_port() -> int:
 
 def main() -> None:
     put_layer_on_path()
-    from local import aws, postgres
+    from local import aws, postgres, websocket
     from local import template as tpl
     from local.gateway import create_gateway
 
@@ -69,6 +71,13 @@ def main() -> None:
             "AIRTM_WEBHOOK_SECRET": webhook_secret,
             "TRUSTLESS_WEBHOOK_SECRET": os.environ.get("TRUSTLESS_WEBHOOK_SECRET") or secrets.token_hex(24),
             "TOPUP_CALLBACK_BASE_URL": os.environ.get("TOPUP_CALLBACK_BASE_URL") or f"{base}/topups",
+            # Outbound webhooks (docs/webhooks.md): receivers on this machine (http to loopback) are allowed
+            # locally, and retries come 20x sooner, like the schedules (AWS: 60 s, the template's parameter).
+            "WEBHOOK_ALLOW_LOOPBACK": os.environ.get("WEBHOOK_ALLOW_LOOPBACK") or "true",
+            "WEBHOOK_RETRY_BASE_SECONDS": os.environ.get("WEBHOOK_RETRY_BASE_SECONDS") or "3",
+            # The gateway emulates the WebSocket Management API at its root (local/websocket.py).
+            "WS_MANAGEMENT_URL": f"http://127.0.0.1:{port}",
+            "WS_PUSH_WORKERS": os.environ.get("WS_PUSH_WORKERS", "4"),  # that API shares this process's GIL
             "API_KEY_ENV": "test",
             # Handlers share this process and serve requests concurrently, unlike one-request containers.
             "DB_POOL_SIZE": "4",
@@ -78,16 +87,20 @@ def main() -> None:
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
     )
+    ws_api = websocket.load(template)
     handlers = {
         name: load_handler(fn.code_uri, fn.handler)
         for name, fn in template.functions.items()
         if any(r.function == name for r in template.routes) or fn.schedules or fn.queues
+        or (ws_api and name in ws_api.functions)
     }
-    app = create_gateway(template.routes, template.functions, handlers)
+    app = create_gateway(template.routes, template.functions, handlers, websocket=ws_api)
 
     mode = os.environ.get("PAYMENT_PROVIDER") or "crypto"
     print(f"OfferHub Orchestrator local stack (schema {revision}, {mode} mode)", flush=True)
     print(f"  API          {base}", flush=True)
+    if ws_api:
+        print(f"  events       ws://127.0.0.1:{port}{websocket.PATH}?apiKey=<key>", flush=True)
     print(f"  master key   {master_key}" + ("   (generated; set OFFERHUB_MASTER_KEY to keep one)" if generated
                                              else ""), flush=True)
     print(f"  routes       {len(template.routes)} across {len(handlers)} functions", flush=True)
@@ -97,11 +110,12 @@ def main() -> None:
     stop_schedules = threading.Event()
     from local import queues, schedules
 
-    schedules.start({name: (fn.schedules[0], handlers[name]) for name, fn in template.functions.items()
-                     if fn.schedules}, stop_schedules)
+    scheduled = schedules.start({name: (fn.schedules[0], handlers[name]) for name, fn in template.functions.items()
+                                 if fn.schedules}, stop_schedules,
+                                timeouts={name: fn.timeout for name, fn in template.functions.items()})
     # Failed messages come back after LOCAL_VISIBILITY_SECONDS (AWS: the queue's 360 s), so the redrive to
     # the DLQ after 5 receives takes seconds, not half an hour.
-    queues.start_pollers([queues.QueueBinding(physical[queue], handlers[name], name, batch_size=batch,
+    pollers = queues.start_pollers([queues.QueueBinding(physical[queue], handlers[name], name, batch_size=batch,
                                               visibility_timeout=LOCAL_VISIBILITY_SECONDS)
                           for name, fn in template.functions.items() for queue, batch in fn.queues], stop_schedules)
 
@@ -122,6 +136,16 @@ def main() -> None:
         server.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        # Before atexit stops Postgres: a poll started during interpreter shutdown fails noisily in moto's
+        # server (no new threads then). Each poller returns within about a second.
+        stop_schedules.set()
+        for poller in pollers:
+            poller.join(timeout=5)
+        # A long-polling schedule (the stream dispatcher) sees no time left and saves its positions.
+        deadline = time.monotonic() + 10
+        for run in scheduled:
+            run.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 LOCAL_VISIBILITY_SECONDS = 2

@@ -24,6 +24,7 @@ WEBHOOK_QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{WEBHOOK_
 AIRTM_WEBHOOK_SECRET = "whsec_" + __import__("base64").b64encode(b"offerhub-test-airtm-webhook-key!").decode()
 TRUSTLESS_WEBHOOK_SECRET = "tw_whsec_test_secret"
 WALLET_KEY_ALIAS = "alias/offerhub-test-wallets"
+WEBHOOK_SECRETS_KEY_ALIAS = "alias/offerhub-test-webhook-secrets"
 # A fault's "timeout" outlasts the Trustless Work client's timeout, which stays far above a sandbox call.
 TRUSTLESS_TIMEOUT_SECONDS = 2.0
 FAULT_HOLD_SECONDS = 3.0
@@ -51,6 +52,12 @@ os.environ.update(
         "AIRTM_WEBHOOK_SECRET": AIRTM_WEBHOOK_SECRET,
         "TRUSTLESS_WEBHOOK_SECRET": TRUSTLESS_WEBHOOK_SECRET,
         "AIRTM_TIMEOUT_SECONDS": str(TRUSTLESS_TIMEOUT_SECONDS),
+        # Outbound webhooks: their secrets' key, and receivers on 127.0.0.1 (tests never send elsewhere).
+        "WEBHOOK_SECRETS_KMS_KEY_ID": WEBHOOK_SECRETS_KEY_ALIAS,
+        "WEBHOOK_ALLOW_LOOPBACK": "true",
+        # Rate limits count (every response carries their headers) but never refuse the suite's own traffic
+        # (one key sends dozens of bad top-ups a second); tests/test_rate_limits.py sets the limits it tests.
+        "RATE_LIMIT_PER_KEY": "1000000", "RATE_LIMIT_CREATE_PER_KEY": "1000000", "RATE_LIMIT_PER_IP": "1000000",
     }
 )
 SERVER_URL = os.environ.pop("DATABASE_URL", None)
@@ -150,6 +157,7 @@ def aws() -> Iterator[None]:
         )
         kms = boto3.client("kms")
         kms.create_alias(AliasName=WALLET_KEY_ALIAS, TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+        kms.create_alias(AliasName=WEBHOOK_SECRETS_KEY_ALIAS, TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
         sqs = boto3.client("sqs")
         dlq = sqs.create_queue(QueueName=WEBHOOK_DLQ)["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -35,6 +35,17 @@ ROUTES = [
     ("POST", "/api/v1/withdrawals/{id}/refresh"), ("POST", "/api/v1/test-helpers/topups/{id}/complete"),
     ("POST", "/api/v1/test-helpers/withdrawals/{id}/complete"), ("POST", "/api/v1/test-helpers/stellar-accounts"),
     ("GET", "/api/v1/test-helpers/stellar-accounts/{id}"),
+    # Upstream compatibility: its paths, and the routes we lacked.
+    ("GET", "/api/v1/users/{id}/balance"), ("POST", "/api/v1/users/{id}/balance/credit"),
+    ("POST", "/api/v1/users/{id}/balance/debit"), ("POST", "/api/v1/users/{id}/balance/sync"),
+    ("GET", "/api/v1/users/{id}/balance/verify"), ("POST", "/api/v1/users/{id}/balance/reserve"),
+    ("POST", "/api/v1/users/{id}/balance/cancel-reservation"), ("POST", "/api/v1/users/{id}/balance/release"),
+    ("POST", "/api/v1/users/{id}/balance/deduct-reserved"), ("GET", "/api/v1/audit/logs"),
+    ("POST", "/api/v1/orders/{id}/escrow"), ("POST", "/api/v1/orders/{id}/escrow/fund"),
+    ("POST", "/api/v1/orders/{id}/resolution/release"), ("POST", "/api/v1/orders/{id}/resolution/refund"),
+    ("POST", "/api/v1/orders/{id}/resolution/dispute"), ("GET", "/api/v1/topups/{id}/callback"),
+    ("POST", "/api/v1/disputes/{id}/assign"), ("GET", "/api/v1/users/{id}/wallet/transactions"),
+    ("GET", "/api/v1/config"), ("GET", "/api/v1/health/detailed"), ("POST", "/api/v1/auth/api-keys/{id}/token"),
 ]
 # No API key: a bad body without a valid signature is a 401, with one it is a 400; never a 500.
 WEBHOOK_ROUTES = [("POST", "/api/v1/webhooks/airtm"), ("POST", "/api/v1/webhooks/trustless-work")]
@@ -60,7 +71,9 @@ NO_BODY_ROUTES = [("POST", "/api/v1/balance/{id}/sync"), ("POST", "/api/v1/order
                   ("POST", "/api/v1/webhook-endpoints/{id}/rotate-secret"),
                   ("POST", "/api/v1/webhook-endpoints/{id}/enable"),
                   ("POST", "/api/v1/webhook-endpoints/{id}/deliveries/{id}/retry"),
-                  ("DELETE", "/api/v1/webhook-endpoints/{id}")]
+                  ("DELETE", "/api/v1/webhook-endpoints/{id}"),
+                  ("POST", "/api/v1/users/{id}/balance/sync"), ("POST", "/api/v1/orders/{id}/escrow"),
+                  ("POST", "/api/v1/orders/{id}/escrow/fund")]
 QUERIES = [{"limit": "-1"}, {"limit": "0"}, {"limit": "1e3"}, {"limit": "abc"}, {"limit": "101"},
            {"cursor": "c" * 500}, {"cursor": "%00"}, {"type": "unknown.event"}, {"from": "notadate"},
            {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, {"resourceId": "x" * 300},

@@ -113,7 +113,8 @@ def test_reads_on_unknown_users_are_404(api_key, path):
 @pytest.mark.parametrize("body,code", [
     ({"amount": "1.00"}, "VALIDATION_ERROR"), ({"amount": "1.00", "reason": ""}, "VALIDATION_ERROR"),
     ({"amount": "1.00", "reason": "x", "currency": "EUR"}, "INVALID_CURRENCY"),
-    ({"amount": "1.001", "reason": "x"}, "INVALID_AMOUNT_FORMAT"), ({"amount": 1, "reason": "x"}, "INVALID_AMOUNT_FORMAT"),
+    ({"amount": "1.001", "reason": "x"}, "INVALID_AMOUNT_FORMAT"),
+    ({"amount": 1, "reason": "x"}, "INVALID_AMOUNT_FORMAT"),
 ])
 def test_adjustment_validation(api_key, new_user, body, code):
     result = call("POST", f"/api/v1/balance/{new_user()['id']}/credit", key=api_key(), body=body)

@@ -1,4 +1,4 @@
-"""audit: search and read the immutable audit log (scope support)."""
+"""audit: search (also at upstream's GET /audit/logs) and read the immutable audit log (scope support)."""
 
 from datetime import datetime
 from typing import Annotated
@@ -15,11 +15,14 @@ from offerhub.http.params import page_request
 from offerhub.http.responses import ok, paged
 from offerhub.http.security import require
 
-router = APIRouter(prefix="/audit")
+router = APIRouter()
 Filter = Annotated[str | None, Query(min_length=1, max_length=255)]
 
 
-@router.get("")
+# /audit/logs is upstream's path (its query names are ours too, plus userId). Declared before /audit/{audit_id},
+# so "logs" is never read as an id (API Gateway, and the local gateway, also prefer the literal segment).
+@router.get("/audit")
+@router.get("/audit/logs")
 async def search(
     request: Request,
     _: Annotated[RequestContext, Depends(require("support"))],
@@ -28,15 +31,16 @@ async def search(
     resourceId: Filter = None,
     action: Filter = None,
     actorId: Filter = None,
+    userId: Filter = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: Annotated[datetime | None, Query()] = None,
 ):
     f = AuditFilter(resource_type=resourceType, resource_id=resourceId, action=action, actor_id=actorId,
-                    occurred_from=from_, occurred_to=to)
+                    occurred_from=from_, occurred_to=to, user_id=userId)
     return paged(request, search_audit_logs(f, page))
 
 
-@router.get("/{audit_id}")
+@router.get("/audit/{audit_id}")
 async def get(request: Request, audit_id: str, _: Annotated[RequestContext, Depends(require("support"))]):
     return ok(request, get_audit_log(audit_id))
 

@@ -1,19 +1,20 @@
-"""auth: API keys (master key only) and the caller's identity."""
+"""auth: API keys (master key only), short-lived tokens for a key (the key itself or the master key), and the
+caller's identity."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
-from offerhub.auth import service
+from offerhub.auth import service, tokens
 from offerhub.auth.service import Principal
 from offerhub.core.context import RequestContext
 from offerhub.core.pagination import PageRequest
 from offerhub.http.app import create_api
 from offerhub.http.lambda_entry import make_handler
 from offerhub.http.params import StrictBody, page_request
-from offerhub.http.responses import ok, paged
-from offerhub.http.security import any_key, master_only
+from offerhub.http.responses import ok, paged, request_id_of
+from offerhub.http.security import any_key, master_only, token_from_headers
 
 router = APIRouter(prefix="/auth")
 
@@ -38,6 +39,21 @@ async def list_api_keys(request: Request, _: Annotated[RequestContext, Depends(m
 @router.delete("/api-keys/{key_id}")
 async def revoke_api_key(request: Request, key_id: str, ctx: Annotated[RequestContext, Depends(master_only)]):
     return ok(request, service.revoke_api_key(ctx, key_id))
+
+
+class IssueToken(StrictBody):
+    scopes: Annotated[list[str], Field(max_length=10)] | None = None
+    expiresIn: int | None = None
+
+
+@router.post("/api-keys/{key_id}/token")
+async def issue_token(request: Request, key_id: str, who: Annotated[Principal, Depends(any_key)],
+                      body: IssueToken | None = None):
+    ctx = RequestContext(request_id=request_id_of(request), actor=who.actor)
+    presented = token_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    return ok(request, tokens.issue(ctx, who, key_id, scopes=body.scopes if body else None,
+                                    expires_in=body.expiresIn if body else None,
+                                    caller_is_token=tokens.is_token(presented)), status=201)
 
 
 @router.get("/me")

@@ -1,4 +1,5 @@
-"""disputes: open, read (with comments), list, comment, resolve (scope support)."""
+"""disputes: open (also at upstream's POST /orders/{id}/resolution/dispute), read (with comments), list,
+comment, assign to a support agent and resolve (both scope support)."""
 
 from typing import Annotated, Literal
 
@@ -7,6 +8,7 @@ from pydantic import Field
 
 from offerhub.auth.service import Principal
 from offerhub.core.context import RequestContext
+from offerhub.core.errors import ValidationFailed
 from offerhub.core.money import parse_amount
 from offerhub.core.pagination import PageRequest
 from offerhub.disputes import service
@@ -16,7 +18,7 @@ from offerhub.http.params import AmountText, NonEmpty, StrictBody, Text, page_re
 from offerhub.http.responses import ok, paged
 from offerhub.http.security import any_key, require
 
-router = APIRouter(prefix="/disputes")
+router = APIRouter()
 
 
 class OpenDispute(StrictBody):
@@ -24,6 +26,19 @@ class OpenDispute(StrictBody):
     openedBy: Literal["BUYER", "SELLER"]
     reason: Literal["NOT_DELIVERED", "QUALITY_ISSUE", "OTHER"]
     evidence: list[Text] = Field(default_factory=list, max_length=20)
+
+
+class OpenOrderDispute(StrictBody):
+    """Upstream's body: the order is the path's; `orderId`, when sent (upstream required it), must match it."""
+
+    orderId: NonEmpty | None = None
+    openedBy: Literal["BUYER", "SELLER"]
+    reason: Literal["NOT_DELIVERED", "QUALITY_ISSUE", "OTHER"]
+    evidence: list[Text] = Field(default_factory=list, max_length=20)
+
+
+class AssignDispute(StrictBody):
+    assignedTo: NonEmpty
 
 
 class ResolveDispute(StrictBody):
@@ -38,29 +53,37 @@ class Comment(StrictBody):
     authorRole: Literal["BUYER", "SELLER", "SUPPORT"] | None = None
 
 
-@router.post("")
+@router.post("/disputes")
 async def open_dispute(request: Request, body: OpenDispute, ctx: Annotated[RequestContext, Depends(require("write"))]):
     return ok(request, service.open_dispute(ctx, body.orderId, body.openedBy, body.reason, body.evidence), status=201)
 
 
-@router.get("")
+@router.post("/orders/{order_id}/resolution/dispute")
+async def open_order_dispute(request: Request, order_id: str, body: OpenOrderDispute,
+                             ctx: Annotated[RequestContext, Depends(require("write"))]):
+    if body.orderId is not None and body.orderId != order_id:
+        raise ValidationFailed("orderId must be the path's order id (or left out)", details={"field": "orderId"})
+    return ok(request, service.open_dispute(ctx, order_id, body.openedBy, body.reason, body.evidence), status=201)
+
+
+@router.get("/disputes")
 async def list_disputes(
     request: Request,
     _: Annotated[RequestContext, Depends(require("read"))],
     page: Annotated[PageRequest, Depends(page_request)],
     orderId: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    status: Annotated[Literal["OPEN", "RESOLVING", "RESOLVED"] | None, Query()] = None,
+    status: Annotated[Literal["OPEN", "UNDER_REVIEW", "RESOLVING", "RESOLVED"] | None, Query()] = None,
     openedBy: Annotated[Literal["BUYER", "SELLER"] | None, Query()] = None,
 ):
     return paged(request, service.list_disputes(page, order_id=orderId, status=status, opened_by=openedBy))
 
 
-@router.get("/{dispute_id}")
+@router.get("/disputes/{dispute_id}")
 async def get_dispute(request: Request, dispute_id: str, _: Annotated[RequestContext, Depends(require("read"))]):
     return ok(request, service.get_dispute(dispute_id))
 
 
-@router.post("/{dispute_id}/comments")
+@router.post("/disputes/{dispute_id}/comments")
 async def comment(request: Request, dispute_id: str, body: Comment,
                   ctx: Annotated[RequestContext, Depends(require("write"))],
                   who: Annotated[Principal, Depends(any_key)]):
@@ -68,7 +91,13 @@ async def comment(request: Request, dispute_id: str, body: Comment,
                                            as_support=who.is_master or "support" in who.scopes), status=201)
 
 
-@router.post("/{dispute_id}/resolve")
+@router.post("/disputes/{dispute_id}/assign")
+async def assign(request: Request, dispute_id: str, body: AssignDispute,
+                 ctx: Annotated[RequestContext, Depends(require("support"))]):
+    return ok(request, service.assign(ctx, dispute_id, body.assignedTo))
+
+
+@router.post("/disputes/{dispute_id}/resolve")
 async def resolve(request: Request, dispute_id: str, body: ResolveDispute,
                   ctx: Annotated[RequestContext, Depends(require("support"))]):
     release = None if body.releaseAmount is None else parse_amount(body.releaseAmount, field="releaseAmount",

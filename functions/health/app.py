@@ -1,11 +1,17 @@
-"""health: GET /api/v1/health (public)."""
+"""health: GET /api/v1/health (public); GET /health/detailed (every dependency, bounded in time, always 200) and
+GET /config (currencies, enforced limits, features, providers) with a key (scope read)."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
 
-from offerhub.health import check_health
+from fastapi import APIRouter, Depends, Request
+
+from offerhub.core.context import RequestContext
+from offerhub.health import check_health, check_health_detailed
 from offerhub.http.app import create_api
 from offerhub.http.lambda_entry import make_handler
 from offerhub.http.responses import ok
+from offerhub.http.security import require
+from offerhub.public_config import public_config
 
 router = APIRouter()
 
@@ -14,6 +20,16 @@ router = APIRouter()
 async def health(request: Request):
     report = check_health()
     return ok(request, report, status=200 if report["status"] == "healthy" else 503)
+
+
+@router.get("/health/detailed")
+async def health_detailed(request: Request, _: Annotated[RequestContext, Depends(require("read"))]):
+    return ok(request, check_health_detailed())
+
+
+@router.get("/config")
+async def config(request: Request, _: Annotated[RequestContext, Depends(require("read"))]):
+    return ok(request, public_config())
 
 
 app = create_api(router, title="health")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AliasChoices, Field, field_validator
 
 from offerhub.core.context import RequestContext
+from offerhub.core.errors import ValidationFailed
 from offerhub.core.money import check_currency, parse_amount
 from offerhub.core.pagination import PageRequest
 from offerhub.escrow.service import complete_milestone
@@ -67,8 +68,18 @@ async def list_orders(
     buyerId: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     sellerId: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     status: Annotated[Literal[states.STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+    # Upstream's query names, as POST /orders takes its body names.
+    buyer_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    seller_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ):
-    return paged(request, service.list_orders(page, buyer_id=buyerId, seller_id=sellerId, status=status))
+    buyer, seller = _one_of("buyerId", buyerId, buyer_id), _one_of("sellerId", sellerId, seller_id)
+    return paged(request, service.list_orders(page, buyer_id=buyer, seller_id=seller, status=status))
+
+
+def _one_of(field: str, ours: str | None, upstream: str | None) -> str | None:
+    if ours is not None and upstream is not None and ours != upstream:
+        raise ValidationFailed(f"{field} and its upstream name disagree", details={"field": field})
+    return ours if ours is not None else upstream
 
 
 @router.get("/{order_id}")

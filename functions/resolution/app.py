@@ -1,4 +1,6 @@
-"""resolution: release to the seller, refund to the buyer, settle a dispute with amounts."""
+"""resolution: release to the seller, refund to the buyer, settle a dispute with amounts. Release and refund
+also answer at upstream's paths, POST /orders/{id}/resolution/release|refund (same use cases; the order is the
+path's). The dispute one, POST /orders/{id}/resolution/dispute, is served by the disputes function."""
 
 from typing import Annotated
 
@@ -14,7 +16,7 @@ from offerhub.http.responses import ok
 from offerhub.http.security import require
 from offerhub.resolution import service
 
-router = APIRouter(prefix="/resolution")
+router = APIRouter()
 
 
 class Release(StrictBody):
@@ -27,6 +29,14 @@ class Refund(StrictBody):
     reason: Text
 
 
+class OrderRelease(StrictBody):
+    reason: Text | None = None
+
+
+class OrderRefund(StrictBody):
+    reason: Text
+
+
 class Resolve(StrictBody):
     disputeId: NonEmpty
     releaseAmount: AmountText
@@ -34,17 +44,29 @@ class Resolve(StrictBody):
     note: Text | None = None
 
 
-@router.post("/release")
+@router.post("/resolution/release")
 async def release(request: Request, body: Release, ctx: Annotated[RequestContext, Depends(require("write"))]):
     return ok(request, service.release(ctx, body.orderId))
 
 
-@router.post("/refund")
+@router.post("/resolution/refund")
 async def refund(request: Request, body: Refund, ctx: Annotated[RequestContext, Depends(require("write"))]):
     return ok(request, service.refund(ctx, body.orderId, body.reason))
 
 
-@router.post("/resolve")
+@router.post("/orders/{order_id}/resolution/release")
+async def release_order(request: Request, order_id: str, ctx: Annotated[RequestContext, Depends(require("write"))],
+                        body: OrderRelease | None = None):
+    return ok(request, service.release(ctx, order_id))
+
+
+@router.post("/orders/{order_id}/resolution/refund")
+async def refund_order(request: Request, order_id: str, body: OrderRefund,
+                       ctx: Annotated[RequestContext, Depends(require("write"))]):
+    return ok(request, service.refund(ctx, order_id, body.reason))
+
+
+@router.post("/resolution/resolve")
 async def resolve(request: Request, body: Resolve, ctx: Annotated[RequestContext, Depends(require("support"))]):
     release_amount = parse_amount(body.releaseAmount, field="releaseAmount", allow_zero=True)
     refund_amount = parse_amount(body.refundAmount, field="refundAmount", allow_zero=True)

@@ -120,4 +120,4 @@ def test_a_reservation_the_wallet_cannot_back_is_refused(funded_user, key):
     assert refused.body["error"]["details"]["walletBalance"] == "10.00"
     assert _balance(key, buyer["id"])["reserved"] == "0.00"
     assert call("POST", f"/api/v1/orders/{order('10.00')}/reserve", key=key).status == 200
-    assert call("POST", f"/api/v1/orders/{order('0.01')}/reserve", key=key).status == 422
+    assert call("POST", f"/api/v1/orders/{order('1.00')}/reserve", key=key).status == 422  # the minimum order

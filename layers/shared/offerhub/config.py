@@ -6,6 +6,7 @@ Secrets are resolved lazily (only the functions that need them pay for Secrets M
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,6 +44,37 @@ class StellarSettings:
             usdc_issuer=env.get("USDC_ISSUER") or issuer,
             friendbot_url=env.get("FRIENDBOT_URL") or friendbot,
         )
+
+
+@dataclass(frozen=True)
+class AmountRange:
+    min: Decimal
+    max: Decimal
+
+
+# Upstream advertised these in GET /config and never enforced them; here they are enforced (offerhub.limits).
+# The withdrawal minimum is 1.00 (upstream said 10.00): small cash-outs are legitimate on both rails.
+DEFAULT_LIMITS = {"topup": ("1.00", "10000.00"), "withdrawal": ("1.00", "5000.00"), "order": ("1.00", "50000.00")}
+
+
+@dataclass(frozen=True)
+class AmountLimits:
+    """Per-operation amount limits: <KIND>_MIN_AMOUNT / <KIND>_MAX_AMOUNT (TOPUP_, WITHDRAWAL_, ORDER_)."""
+
+    topup: AmountRange
+    withdrawal: AmountRange
+    order: AmountRange
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AmountLimits:
+        ranges = {}
+        for kind, (low, high) in DEFAULT_LIMITS.items():
+            bounds = [_amount_setting(env, f"{kind.upper()}_{end}_AMOUNT", default)
+                      for end, default in (("MIN", low), ("MAX", high))]
+            if bounds[0] > bounds[1]:
+                raise RuntimeError(f"{kind.upper()}_MIN_AMOUNT must not exceed {kind.upper()}_MAX_AMOUNT")
+            ranges[kind] = AmountRange(*bounds)
+        return cls(**ranges)
 
 
 @dataclass(frozen=True)
@@ -88,6 +120,21 @@ class Settings:
     webhook_secrets_kms_key_id: str | None
     webhook_allow_loopback: bool
     webhook_retry_base_seconds: float
+    # Rate limits (offerhub.auth.limits): per fixed window, per API key (the stricter one on top-up and withdrawal
+    # creation), per source IP for requests without a key; the counter's shards per key (1 = one row).
+    rate_limit_enabled: bool
+    rate_limit_window_seconds: int
+    rate_limit_per_key: int
+    rate_limit_create_per_key: int
+    rate_limit_per_ip: int
+    rate_limit_shards: int
+    # Upstream compatibility (docs/migrating-from-upstream.md): the enforced amount limits GET /config shows,
+    # where GET /topups/{id}/callback sends the payer's browser, and the secret that signs short-lived tokens
+    # (auth/tokens.py; derived from the master key when unset).
+    limits: AmountLimits
+    topup_success_redirect_url: str | None
+    topup_cancel_redirect_url: str | None
+    token_secret: str | None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -138,6 +185,16 @@ class Settings:
             webhook_secrets_kms_key_id=env.get("WEBHOOK_SECRETS_KMS_KEY_ID") or None,
             webhook_allow_loopback=_flag(env, "WEBHOOK_ALLOW_LOOPBACK"),
             webhook_retry_base_seconds=float(env.get("WEBHOOK_RETRY_BASE_SECONDS") or "60"),
+            rate_limit_enabled=(env.get("RATE_LIMIT_ENABLED") or "true").strip().lower() not in ("0", "false", "no"),
+            rate_limit_window_seconds=_positive(env, "RATE_LIMIT_WINDOW_SECONDS", 60),
+            rate_limit_per_key=_positive(env, "RATE_LIMIT_PER_KEY", 6000),
+            rate_limit_create_per_key=_positive(env, "RATE_LIMIT_CREATE_PER_KEY", 60),
+            rate_limit_per_ip=_positive(env, "RATE_LIMIT_PER_IP", 6000),
+            rate_limit_shards=_positive(env, "RATE_LIMIT_SHARDS", 1),
+            limits=AmountLimits.from_env(env),
+            topup_success_redirect_url=env.get("TOPUP_SUCCESS_REDIRECT_URL") or None,
+            topup_cancel_redirect_url=env.get("TOPUP_CANCEL_REDIRECT_URL") or None,
+            token_secret=env.get("OFFERHUB_TOKEN_SECRET") or None,
         )
 
 
@@ -146,6 +203,20 @@ def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default
     if value not in allowed:
         raise RuntimeError(f"{name} must be one of {', '.join(allowed)}")
     return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = int(env.get(name) or default)
+    if value < 1:
+        raise RuntimeError(f"{name} must be a positive integer")
+    return value
+
+
+def _amount_setting(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    value = (env.get(name) or default).strip()
+    if not re.fullmatch(r"[0-9]{1,13}\.[0-9]{2}", value) or Decimal(value) <= 0:
+        raise RuntimeError(f'{name} must be a positive amount with two decimals, like "10.00"')
+    return Decimal(value)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -18,6 +18,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
+from offerhub.adapters import snapstart  # noqa: F401 - registers the SnapStart hooks during every function's init
+
 _KEYS: ContextVar[dict[str, Any] | None] = ContextVar("offerhub_log_keys", default=None)
 
 

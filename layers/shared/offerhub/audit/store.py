@@ -22,6 +22,8 @@ class AuditFilter:
     actor_id: str | None = None
     occurred_from: datetime | None = None
     occurred_to: datetime | None = None
+    # Upstream's userId: the rows about that user (their User and Balance rows are keyed by the user id).
+    user_id: str | None = None
 
 
 def insert_row(
@@ -68,6 +70,7 @@ def search(conn: Connection, f: AuditFilter, *, cursor: str | None, limit: int) 
         (audit_logs.c.resource_id, f.resource_id),
         (audit_logs.c.action, f.action),
         (audit_logs.c.actor_id, f.actor_id),
+        (audit_logs.c.resource_id, f.user_id),
     ):
         if value is not None:
             query = query.where(column == value)

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from offerhub.core.ids import new_id
 
 SCOPES = ("read", "write", "support")
+# At key creation `*` means every scope (upstream compatibility: its e2e suite creates keys with ["*"]). A key
+# stores the scopes themselves, never `*`, so a scope added later is not granted to old keys by accident.
+WILDCARD = "*"
 _KEY_RE = re.compile(r"^ohk_(live|test)_(key_[0-9A-Za-z]{32})_([0-9a-f]{48})$")
 
 
@@ -42,3 +45,7 @@ def key_id_of(token: str) -> str | None:
 
 def matches(token: str, secret_hash: str) -> bool:
     return hmac.compare_digest(hash_token(token), secret_hash)
+
+
+def expand_wildcard(scopes: list[str]) -> list[str]:
+    return [*(s for s in scopes if s != WILDCARD), *SCOPES] if WILDCARD in scopes else scopes

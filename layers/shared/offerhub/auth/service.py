@@ -1,24 +1,39 @@
-"""Authentication and API key management.
+"""Authentication, rate limiting and API key management.
 
 The master key (configuration or Secrets Manager) manages keys; API keys carry scopes. A revoked key
-fails on its very next request: every request reads the key row, nothing is cached.
+fails on its very next request: every request reads the key row, nothing is cached between requests.
+
+An HTTP request is admitted once, at the edge (offerhub.http.ratelimit): `admit` authenticates its key and counts
+it against its rate limit in one statement (offerhub.auth.store), or counts its source IP when it carries no key
+that authenticates. Within the request, `authenticate` then answers from that admission without a query (the
+idempotency check before the app, the route's dependency inside it); outside one (a WebSocket connect, a test)
+it reads the key row itself and counts nothing.
 """
 
 from __future__ import annotations
 
 import hmac
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+
+from psycopg.pq import TransactionStatus
+from sqlalchemy import Connection
 
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
 from offerhub.audit.service import record
-from offerhub.auth import keys, store
+from offerhub.auth import keys, limits, store, tokens
 from offerhub.config import settings
 from offerhub.core.context import Actor, RequestContext
 from offerhub.core.errors import InsufficientScope, NotFound, Unauthorized, ValidationFailed
 from offerhub.core.ids import looks_like
 from offerhub.core.pagination import Page, PageRequest
 from offerhub.events import catalogue
+from offerhub.observability import logger
 
 MASTER_ID = "master"
 
@@ -59,29 +74,152 @@ def _master_key() -> str | None:
     return None
 
 
+MISSING_KEY = "missing API key: send Authorization: Bearer <key> or X-API-Key"
+MASTER = Principal(key_id=MASTER_ID, name="master", scopes=frozenset(keys.SCOPES), is_master=True)
+# One request in PRUNE_ONE_IN that counts a source IP also prunes a few stale counter rows, in the same statement.
+PRUNE_ONE_IN = 200
+STALE_AFTER = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A request's credentials, checked once: the principal, or the error authenticating it raises; and the
+    counter the request was counted against (None with the limiter off)."""
+
+    token: str | None
+    principal: Principal | None = None
+    error: BaseException | None = None
+    quota: limits.Quota | None = None
+
+    @property
+    def over_limit(self) -> bool:
+        return self.quota is not None and self.quota.exceeded
+
+    def outcome(self) -> Principal:
+        if self.principal is None:
+            raise self.error if self.error is not None else Unauthorized(MISSING_KEY)
+        return self.principal
+
+
+_admitted: ContextVar[Admission | None] = ContextVar("offerhub_admission", default=None)
+
+
+@contextmanager
+def admitted(admission: Admission) -> Iterator[None]:
+    """Within the block, authenticate(admission.token) answers from the admission."""
+    reset = _admitted.set(admission)
+    try:
+        yield
+    finally:
+        _admitted.reset(reset)
+
+
 def authenticate(token: str | None) -> Principal:
+    admission = _admitted.get()
+    if admission is not None and admission.token == token:
+        return admission.outcome()
+    # --- short-lived tokens (auth/tokens.py): `ohk_tok_…` stands for its key with the token's scopes -------------
+    if tokens.is_token(token):
+        claims = tokens.verify(token)  # type: ignore[arg-type]
+        return Principal(key_id=claims.key_id, name=claims.key_name, scopes=claims.scopes)
+    # --- end of short-lived tokens ----------------------------------------------------------------------------------
     if not token:
-        raise Unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key")
-    master = _master_key()
-    if master and hmac.compare_digest(token.encode(), master.encode()):
-        return Principal(key_id=MASTER_ID, name="master", scopes=frozenset(keys.SCOPES), is_master=True)
+        raise Unauthorized(MISSING_KEY)
+    if _is_master(token):
+        return MASTER
     key_id = keys.key_id_of(token)
     if key_id is None:
         raise Unauthorized("invalid API key")
+    with _one_statement() as conn:
+        row = store.authenticate_row(conn, key_id, keys.hash_token(token))
+    return _principal(token, key_id, row)
+
+
+def admit(token: str | None, *, source_ip: str, bucket: str) -> Admission:
+    """Authenticate `token` (None: the request has no key) and count the request: against the key in `bucket`
+    (limits.API or limits.CREATE) when it authenticates, else against `source_ip`. One statement either way.
+
+    Failures are kept in the admission, not raised: a route without a key (the health check) must answer even
+    when the request carries a bad one, and a route that needs a key raises the error when it asks for it. When
+    counting a source IP fails, the request goes through uncounted: the limiter never takes a route down."""
+    cfg = limits.Limits.from_settings(settings())
+    if not cfg.enabled:
+        try:
+            return Admission(token, principal=authenticate(token))
+        except Exception as exc:  # raised again by the route that needs the key
+            return Admission(token, error=exc)
+    window_start = cfg.window_at(limits.clock())
+    # From os.urandom, not `random`: containers restored from one SnapStart snapshot share random's state.
+    shard = secrets.randbelow(cfg.shards)
+    try:
+        # The master key has no row to read with the counter, so its counter is a statement of its own; so is a
+        # short-lived token's, whose check (tokens.verify: the signature, then its key's row) reads apart.
+        principal = None
+        if token and _is_master(token):
+            principal = MASTER
+        elif tokens.is_token(token):
+            principal = authenticate(token)
+        if principal is not None:
+            subject = limits.MASTER_SUBJECT if principal.is_master else limits.key_subject(principal.key_id)
+            with _one_statement() as conn:
+                row = store.count(conn, subject=subject, bucket=bucket, shard=shard, window_start=window_start)
+            return Admission(token, principal=principal,
+                             quota=limits.quota(cfg, bucket, row["used"], row["window_start"]))
+        key_id = keys.key_id_of(token) if token else None
+        if token and key_id:
+            counter = store.Counter(key_bucket=bucket, ip_subject=limits.ip_subject(source_ip), shard=shard,
+                                    window_start=window_start)
+            with _one_statement() as conn:
+                row = store.authenticate_and_count(conn, key_id, keys.hash_token(token), counter)
+            quota = limits.quota(cfg, row["counted_bucket"], row["used"], row["window_start"])
+            try:
+                return Admission(token, principal=_principal(token, key_id, row if row["id"] else None), quota=quota)
+            except Unauthorized as exc:
+                return Admission(token, error=exc, quota=quota)
+    except Unauthorized as exc:  # a short-lived token that does not verify: its caller's IP is counted
+        error = exc
+    except Exception as exc:  # the database, the master key's secret: the route that needs the key answers it
+        return Admission(token, error=exc)
+    else:
+        error = Unauthorized("invalid API key" if token else MISSING_KEY)
+    stale_before = window_start - STALE_AFTER if secrets.randbelow(PRUNE_ONE_IN) == 0 else None
+    try:
+        with _one_statement() as conn:
+            row = store.count(conn, subject=limits.ip_subject(source_ip), bucket=limits.IP, shard=shard,
+                              window_start=window_start, stale_before=stale_before)
+    except Exception as exc:  # no stack: during a database outage this is every health check
+        logger.warning("rate limit counter unavailable; request not counted", extra={"error": type(exc).__name__})
+        return Admission(token, error=error)
+    return Admission(token, error=error, quota=limits.quota(cfg, limits.IP, row["used"], row["window_start"]))
+
+
+@contextmanager
+def _one_statement() -> Iterator[Connection]:
+    """A connection in autocommit: the statement is its own transaction, with no BEGIN, COMMIT or ROLLBACK
+    round trips around it (a transaction would cost three, the statement included)."""
     with read_only() as conn:
-        row = store.by_id(conn, key_id)
-        if row is None or not keys.matches(token, row["secret_hash"]):
-            raise Unauthorized("invalid API key")
-        if row["revoked_at"] is not None:
-            raise Unauthorized("this API key has been revoked")
-        if store.stale_use(row["last_used_at"]):
-            store.touch(conn, key_id)
-            conn.commit()
+        raw = conn.connection.dbapi_connection
+        if raw is not None and raw.info.transaction_status != TransactionStatus.IDLE:
+            raw.rollback()  # the pool's ping after an idle spell (adapters.postgres.engine) left one open
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _is_master(token: str) -> bool:
+    master = _master_key()
+    return bool(master) and hmac.compare_digest(token.encode(), master.encode())  # type: ignore[union-attr]
+
+
+def _principal(token: str, key_id: str, row: dict[str, Any] | None) -> Principal:
+    if row is None or not keys.matches(token, row["secret_hash"]):
+        raise Unauthorized("invalid API key")
+    if row["revoked_at"] is not None:
+        raise Unauthorized("this API key has been revoked")
     return Principal(key_id=key_id, name=row["name"], scopes=frozenset(row["scopes"]))
 
 
 def create_api_key(ctx: RequestContext, *, name: str, scopes: list[str]) -> dict[str, Any]:
     """Returns the key record plus the plaintext key, shown this once."""
+    scopes = keys.expand_wildcard(scopes)  # upstream's "*" = read, write and support
     unknown = sorted(set(scopes) - set(keys.SCOPES))
     if not scopes or unknown:
         raise ValidationFailed(

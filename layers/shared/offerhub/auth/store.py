@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
 
 from offerhub.adapters.postgres.schema import api_keys, newest_first_page
+from offerhub.auth.limits import key_subject
 from offerhub.core.clock import iso, utcnow
 
 
@@ -37,21 +39,64 @@ def revoke(conn: Connection, key_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-TOUCH_RESOLUTION = timedelta(seconds=60)
-_TOUCH = text(
-    "UPDATE api_keys SET last_used_at = now() WHERE id = :id "
-    "AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"
+# One statement authenticates a request: it reads the key row and moves last_used_at on (at one-minute resolution,
+# so a busy key is not rewritten on every request: the UPDATE matches no row in between). Sent outside a
+# transaction (autocommit), it is the request's only round trip for both. With the limiter on, the function
+# rate_limit_admit (migration 0006) does the same and counts the request, in one call: still one round trip.
+_AUTHENTICATE = text("""
+WITH key AS (
+    SELECT id, name, scopes, secret_hash, revoked_at, last_used_at FROM api_keys WHERE id = :key_id
+),
+touched AS (
+    UPDATE api_keys SET last_used_at = now()
+    WHERE id = :key_id AND secret_hash = :secret_hash AND revoked_at IS NULL
+      AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')
+    RETURNING id
+)
+SELECT id, name, scopes, secret_hash, revoked_at, last_used_at FROM key""")
+_AUTHENTICATE_AND_COUNT = text(
+    "SELECT * FROM rate_limit_admit(:key_id, :secret_hash, :key_subject, :key_bucket, :ip_subject, "
+    "CAST(:shard AS smallint), CAST(:window_start AS timestamptz))"
+)
+_COUNT = text(
+    "SELECT * FROM rate_limit_count(:subject, :bucket, CAST(:shard AS smallint), CAST(:window_start AS timestamptz), "
+    "CAST(:stale_before AS timestamptz))"
 )
 
 
-def stale_use(last_used_at: datetime | None) -> bool:
-    """Whether last_used_at is worth an UPDATE (the row just read says; the UPDATE re-checks in SQL)."""
-    return last_used_at is None or utcnow() - last_used_at >= TOUCH_RESOLUTION
+@dataclass(frozen=True)
+class Counter:
+    """Where this request counts unless its key authenticates: the key's bucket, the IP to fall back on."""
+
+    key_bucket: str
+    ip_subject: str
+    shard: int
+    window_start: datetime
 
 
-def touch(conn: Connection, key_id: str) -> None:
-    """last_used_at at one-minute resolution, so a busy key is not rewritten on every request."""
-    conn.execute(_TOUCH, {"id": key_id})
+def authenticate_row(conn: Connection, key_id: str, secret_hash: str) -> dict[str, Any] | None:
+    """The key row (None if there is none), last_used_at moved on when stale."""
+    row = conn.execute(_AUTHENTICATE, {"key_id": key_id, "secret_hash": secret_hash}).mappings().first()
+    return dict(row) if row else None
+
+
+def authenticate_and_count(conn: Connection, key_id: str, secret_hash: str, counter: Counter) -> dict[str, Any]:
+    """As authenticate_row, and the request counted: against the key when its hash matches an unrevoked row, else
+    against the IP. The row has `counted_bucket`, `window_start`, `used` (this request included) and the key's
+    columns (all None when there is no such key)."""
+    return dict(conn.execute(_AUTHENTICATE_AND_COUNT, {
+        "key_id": key_id, "secret_hash": secret_hash, "key_subject": key_subject(key_id),
+        "key_bucket": counter.key_bucket, "ip_subject": counter.ip_subject, "shard": counter.shard,
+        "window_start": counter.window_start,
+    }).mappings().one())
+
+
+def count(conn: Connection, *, subject: str, bucket: str, shard: int, window_start: datetime,
+          stale_before: datetime | None = None) -> dict[str, Any]:
+    """Count one request against a subject with no key row (the master key, a source IP): `window_start` and
+    `used`. With `stale_before`, the same statement also prunes a few rows older than that."""
+    return dict(conn.execute(_COUNT, {"subject": subject, "bucket": bucket, "shard": shard,
+                                      "window_start": window_start, "stale_before": stale_before}).mappings().one())
 
 
 def page(conn: Connection, *, cursor: str | None, limit: int) -> list[dict[str, Any]]:

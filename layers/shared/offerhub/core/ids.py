@@ -8,7 +8,7 @@ import string
 _ALPHABET = string.digits + string.ascii_letters
 ID_LENGTH = 32
 
-PREFIXES = ("usr", "ord", "esc", "dsp", "cmt", "wd", "topup", "evt", "aud", "key", "wal", "ltx")
+PREFIXES = ("usr", "ord", "esc", "dsp", "cmt", "wd", "topup", "evt", "aud", "key", "wal", "ltx", "we", "whd")
 
 
 def new_id(prefix: str) -> str:

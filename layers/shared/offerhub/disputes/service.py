@@ -1,8 +1,9 @@
-"""Dispute use cases: open (freezes the escrow on chain), read, list, comment, resolve.
+"""Dispute use cases: open (freezes the escrow on chain), read, list, comment, assign, resolve.
 
 Opening moves the order IN_PROGRESS → DISPUTED and records the dispute first; the escrow is then frozen
 on its rail (crypto mode: the on-chain dispute, signed by the opener's wallet) and, if the rail fails,
-that is done as the first step of the resolution instead. Resolution is support's decision: FULL_RELEASE,
+that is done as the first step of the resolution instead. Support may take the dispute first (assign:
+OPEN → UNDER_REVIEW, as upstream); resolution is support's decision, from OPEN or UNDER_REVIEW: FULL_RELEASE,
 FULL_REFUND or SPLIT.
 """
 
@@ -15,9 +16,17 @@ from sqlalchemy import Connection
 
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
 from offerhub.audit.service import record
-from offerhub.core.clock import iso
+from offerhub.core.clock import iso, utcnow
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import Conflict, InsufficientScope, InvalidAmount, NotFound, OfferHubError, ValidationFailed
+from offerhub.core.errors import (
+    Conflict,
+    InsufficientScope,
+    InvalidAmount,
+    InvalidState,
+    NotFound,
+    OfferHubError,
+    ValidationFailed,
+)
 from offerhub.core.ids import looks_like, new_id
 from offerhub.core.money import format_amount
 from offerhub.core.pagination import Page, PageRequest
@@ -33,7 +42,9 @@ from offerhub.resolution import service as resolution
 
 OPENED_BY = ("BUYER", "SELLER")
 REASONS = ("NOT_DELIVERED", "QUALITY_ISSUE", "OTHER")
-STATUSES = ("OPEN", "RESOLVING", "RESOLVED")
+OPEN, UNDER_REVIEW, RESOLVING, RESOLVED = "OPEN", "UNDER_REVIEW", "RESOLVING", "RESOLVED"
+STATUSES = (OPEN, UNDER_REVIEW, RESOLVING, RESOLVED)
+ASSIGNABLE = (OPEN, UNDER_REVIEW)
 DECISIONS = (resolution.FULL_RELEASE, resolution.FULL_REFUND, resolution.SPLIT)
 
 
@@ -46,6 +57,7 @@ def view(conn: Connection, row: dict[str, Any] | None, *, with_comments: bool = 
         "refundAmount": None if row["refund_amount"] is None else format_amount(row["refund_amount"]),
         "decisionNote": row["decision_note"], "resolvedBy": row["resolved_by"],
         "createdAt": iso(row["created_at"]), "updatedAt": iso(row["updated_at"]), "resolvedAt": iso(row["resolved_at"]),
+        "assignedTo": row["assigned_to"], "assignedAt": iso(row["assigned_at"]),
     }
     if with_comments:
         out["comments"] = [_comment_view(c) for c in store.comments(conn, row["id"])]
@@ -144,6 +156,29 @@ def add_comment(ctx: RequestContext, dispute_id: str, body: str, author_role: st
 def _comment_view(c: dict[str, Any]) -> dict[str, Any]:
     return {"id": c["id"], "disputeId": c["dispute_id"], "authorId": c["author_id"], "authorRole": c["author_role"],
             "body": c["body"], "createdAt": iso(c["created_at"])}
+
+
+def assign(ctx: RequestContext, dispute_id: str, assigned_to: str) -> dict[str, Any]:
+    """A support agent takes the dispute: OPEN → UNDER_REVIEW, or, under review, it passes to another agent.
+    Assigning it again to the same agent changes nothing (no event, no audit row)."""
+    with transaction(ctx) as uow:
+        dispute = lock_dispute(uow, dispute_id)
+        if dispute["status"] not in ASSIGNABLE:
+            raise InvalidState(f"a {dispute['status']} dispute cannot be assigned",
+                               details={"disputeId": dispute_id, "currentState": dispute["status"],
+                                        "allowedStates": list(ASSIGNABLE)})
+        if dispute["status"] == UNDER_REVIEW and dispute["assigned_to"] == assigned_to:
+            return view(uow.conn, dispute)
+        now = utcnow()
+        store.update_dispute(uow.conn, dispute_id, status=UNDER_REVIEW, assigned_to=assigned_to, assigned_at=now)
+        data = {"disputeId": dispute_id, "orderId": dispute["order_id"], "assignedTo": assigned_to,
+                "reviewedBy": assigned_to, "assignedBy": ctx.actor.id, "reviewStartedAt": iso(now),
+                "previousAssignee": dispute["assigned_to"]}
+        uow.emit(catalogue.DISPUTE_UNDER_REVIEW, "Dispute", dispute_id, data)
+        record(uow, catalogue.DISPUTE_UNDER_REVIEW, "Dispute", dispute_id,
+               before={"status": dispute["status"], "assignedTo": dispute["assigned_to"]},
+               after={"status": UNDER_REVIEW, **data})
+        return view(uow.conn, store.get(uow.conn, dispute_id))
 
 
 def resolve(ctx: RequestContext, dispute_id: str, decision: str, release_amount: Decimal | None,

@@ -103,6 +103,20 @@ def fund_escrow(ctx: RequestContext, escrow_id: str) -> dict[str, Any]:
             return _view(store.get(uow.conn, escrow_id))
 
 
+def fund_order_escrow(ctx: RequestContext, order_id: str) -> dict[str, Any]:
+    """Upstream's POST /orders/{id}/escrow/fund: fund_escrow, found by its order. An order without an escrow yet
+    is in the wrong state for funding (409 INVALID_STATE, as fund_escrow answers for any other wrong state)."""
+    with read_only() as conn:
+        order = order_store.get(conn, order_id) if looks_like(order_id, "ord") else None
+        if order is None:
+            raise NotFound(f"order {order_id} not found", code="ORDER_NOT_FOUND")
+        escrow = store.of_orders(conn, [order_id]).get(order_id)
+    if escrow is None:
+        states.require_status(order, [states.ESCROW_FUNDING], "fund the escrow of")
+        raise NotFound(f"order {order_id} has no escrow", code="ESCROW_NOT_FOUND")  # ESCROW_FUNDING has one
+    return fund_escrow(ctx, escrow["id"])
+
+
 def complete_milestone(ctx: RequestContext, order_id: str, ref: str) -> dict[str, Any]:
     """The seller marks one milestone delivered (on chain in crypto mode); the release later approves it."""
     with transaction(ctx) as uow:

@@ -1,7 +1,9 @@
 """The Lambda entry point of every HTTP function: Mangum around the FastAPI app.
 
-It fixes the request id first (so the app, the logs and idempotent replays agree on it) and sends a POST
-that carries an Idempotency-Key through `offerhub.http.idempotency`.
+It fixes the request id first (so the app, the logs and idempotent replays agree on it), admits the request
+against its rate limit (`offerhub.http.ratelimit`: the key checked and the request counted in one statement; a
+429 here never reaches the app), and sends a POST that carries an Idempotency-Key through
+`offerhub.http.idempotency`. Every answer leaves with the rate limit headers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from mangum import Mangum
 
+from offerhub.auth.service import admitted
+from offerhub.http import ratelimit
 from offerhub.http.idempotency import run_idempotent
 from offerhub.http.request_id import resolve_request_id
 from offerhub.observability import logger
@@ -30,11 +34,17 @@ def make_handler(app: Any) -> LambdaHandler:
         request_id = resolve_request_id(headers.get("x-request-id"))
         headers["x-request-id"] = request_id
         logger.set_correlation_id(request_id)
+        admission = ratelimit.admit(event)
+        if admission.over_limit:
+            return ratelimit.too_many(admission.quota, request_id)  # type: ignore[arg-type]
         method = event.get("requestContext", {}).get("http", {}).get("method", "")
         key = headers.get("idempotency-key")
-        if method == "POST" and key is not None:
-            return run_idempotent(asgi, event, context, key, request_id)
-        return asgi(event, context)
+        with admitted(admission):  # the app and idempotency authenticate from the admission, without a query
+            if method == "POST" and key is not None:
+                response = run_idempotent(asgi, event, context, key, request_id)
+            else:
+                response = asgi(event, context)
+        return ratelimit.stamp(response, admission.quota)
 
     return handler
 

@@ -25,10 +25,12 @@ WITH_ESCROW = (states.ESCROW_CREATING, states.ESCROW_FUNDING)
 ESCROW_CANCELED = "CANCELED"
 
 
-def cancel(ctx: RequestContext, order_id: str, reason: str | None) -> dict[str, Any]:
+def cancel(ctx: RequestContext, order_id: str, reason: str | None,
+           allowed: tuple[str, ...] = (*BEFORE_ESCROW, *WITH_ESCROW)) -> dict[str, Any]:
+    """`allowed` narrows the states cancel accepts (orders/reservations.py: only a reservation, no escrow)."""
     with transaction(ctx) as uow:
         order = lock_order(uow, order_id)
-        states.require_status(order, (*BEFORE_ESCROW, *WITH_ESCROW), "cancel")
+        states.require_status(order, allowed, "cancel")
         if order["status"] in BEFORE_ESCROW:
             return _close(uow, order, None, reason)
         lease.claim(uow, order_id)  # no deploy or funding run may start while the rail is checked

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from offerhub import limits
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
 from offerhub.audit.service import record
 from offerhub.core.context import RequestContext
@@ -50,6 +51,7 @@ class NewOrder:
 def _validate(new: NewOrder) -> list[NewMilestone]:
     if new.buyer_id == new.seller_id:
         raise ValidationFailed("buyer and seller must be different users", details={"field": "sellerId"})
+    limits.check(limits.ORDER, new.amount)
     milestones = new.milestones or [NewMilestone(DEFAULT_MILESTONE_REF, new.title, new.amount)]
     refs = [m.ref for m in milestones]
     for i, ref in enumerate(refs):  # a ref is a path segment (POST /orders/{id}/milestones/{ref}/complete)

@@ -95,7 +95,8 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
         decided = (decision, release_amount, refund_amount)
         if dispute["status"] == "RESOLVED":
             raise InvalidState("the dispute is already resolved", details={
-                "disputeId": dispute_id, "currentState": "RESOLVED", "allowedStates": ["OPEN", "RESOLVING"]})
+                "disputeId": dispute_id, "currentState": "RESOLVED",
+                "allowedStates": ["OPEN", "UNDER_REVIEW", "RESOLVING"]})
         if dispute["status"] == "RESOLVING":
             if (dispute["decision"], dispute["release_amount"], dispute["refund_amount"]) != decided:
                 raise InvalidState("the dispute is being settled with another decision",
@@ -114,7 +115,7 @@ def resolve_dispute(ctx: RequestContext, dispute_id: str, decision: str, release
             data = {"disputeId": dispute_id, "orderId": order["id"], "decision": decision,
                     "releaseAmount": format_amount(release_amount), "refundAmount": format_amount(refund_amount)}
             uow.emit(catalogue.DISPUTE_RESOLVING, "Dispute", dispute_id, data)
-            record(uow, catalogue.DISPUTE_RESOLVING, "Dispute", dispute_id, before={"status": "OPEN"},
+            record(uow, catalogue.DISPUTE_RESOLVING, "Dispute", dispute_id, before={"status": dispute["status"]},
                    after={"status": "RESOLVING", **data})
             if decision == FULL_RELEASE:
                 order = transition(uow, order, states.RELEASE_REQUESTED, catalogue.ORDER_RELEASE_REQUESTED,

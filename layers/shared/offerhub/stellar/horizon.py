@@ -85,6 +85,17 @@ class Horizon:
             return []
         return page["_embedded"]["records"]
 
+    def recent_account_payments(self, public_key: str, limit: int) -> list[dict[str, Any]]:
+        """One account's latest payment operations, newest first ([] for an account not funded yet)."""
+        from stellar_sdk.exceptions import NotFoundError
+
+        builder = self.server.payments().for_account(public_key).order(desc=True).limit(limit)
+        try:
+            page = self._call(builder.call)
+        except NotFoundError:
+            return []
+        return page["_embedded"]["records"]
+
     def latest_cursor(self) -> str:
         page = self._call(lambda: self.server.payments().order(desc=True).limit(1).call())
         records = page["_embedded"]["records"]

@@ -13,7 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from offerhub import limits
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
 from offerhub.airtm.client import airtm
 from offerhub.airtm.wire import read_amount
@@ -61,6 +63,7 @@ def _found(conn: Any, topup_id: str, *, for_update: bool = False) -> dict[str, A
 
 def create_topup(ctx: RequestContext, user_id: str, amount: Decimal, description: str | None) -> dict[str, Any]:
     require(AIRTM, "top-ups")
+    limits.check(limits.TOPUP, amount)
     with transaction(ctx) as uow:
         user = user_store.by_id(uow.conn, user_id) if looks_like(user_id, "usr") else None
         if user is None:
@@ -132,6 +135,33 @@ def refresh_topup(ctx: RequestContext, topup_id: str) -> dict[str, Any]:
             return _fail(ctx, topup_id, "the payin was never created at Airtm")
         return store.to_public(row)
     return apply_payin(ctx, topup_id, payin)
+
+
+def payer_returned(ctx: RequestContext, topup_id: str) -> tuple[dict[str, Any], str | None]:
+    """GET /topups/{id}/callback: Airtm's checkout sends the payer's browser back here (the confirmation and
+    cancel URIs given at create). The `status` Airtm puts in the URL is a hint, never applied: the top-up is
+    refreshed from Airtm, as upstream did, and the payer goes on to TOPUP_SUCCESS_REDIRECT_URL (succeeded or
+    processing) or TOPUP_CANCEL_REDIRECT_URL, with `topupId` and `status` added. When Airtm cannot be asked, the
+    stored state decides (the webhook or the reconciliation catches up); the payer is never shown an error.
+
+    Returns the public part (id and status only: the URL carries no key) and the redirect, if one is set."""
+    try:
+        topup = refresh_topup(ctx, topup_id)
+    except OfferHubError as exc:
+        if exc.status < 500:
+            raise
+        logger.warning("top-up callback could not refresh", extra={"topupId": topup_id, "code": exc.code})
+        topup = get_topup(topup_id)
+    cfg = settings()
+    arrived = topup["status"] in (states.SUCCEEDED, states.PROCESSING)
+    target = cfg.topup_success_redirect_url if arrived else cfg.topup_cancel_redirect_url
+    shown = {"id": topup["id"], "status": topup["status"]}
+    if not target:
+        return shown, None
+    parts = urlsplit(target)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("topupId", topup["id"]),
+                       ("status", topup["status"])])
+    return shown, urlunsplit(parts._replace(query=query))
 
 
 def apply_payin(ctx: RequestContext, topup_id: str, payin: dict[str, Any], *, canceled_by: str = "airtm"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from offerhub import modes
 from offerhub.adapters.aws.kms import KmsEnvelope
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
 from offerhub.audit.service import record
@@ -175,6 +176,35 @@ def deposit_instructions(user_id: str) -> dict[str, Any]:
         "ready": row["status"] == "READY",
         "instructions": f"Send {USDC} (issuer {net.usdc_issuer}) on Stellar {net.network} to this address. "
                         "Amounts are credited in whole cents once the payment is seen on chain.",
+    }
+
+
+def wallet_transactions(user_id: str, limit: int) -> list[dict[str, Any]]:
+    """Upstream's GET /users/{userId}/wallet/transactions: the wallet's payments as Horizon has them, newest
+    first (the chain's record, not the ledger's: GET /balance/{userId}/entries is that). Amounts keep the chain's
+    7 decimals; `direction` says whether the money came in or went out."""
+    modes.require(modes.CRYPTO, "wallet transactions")
+    row = wallet_row(user_id)
+    records = horizon().recent_account_payments(row["public_key"], limit)
+    return [_payment_view(r, row["public_key"]) for r in records]
+
+
+def _payment_view(record: dict[str, Any], own: str) -> dict[str, Any]:
+    kind = record.get("type")
+    if kind == "create_account":
+        sender, receiver, amount, asset = (record.get("funder"), record.get("account"),
+                                           record.get("starting_balance"), "XLM")
+    else:
+        change = next((c for c in record.get("asset_balance_changes") or []  # a Soroban transfer (escrow)
+                       if own in (c.get("from"), c.get("to"))), record)
+        sender, receiver, amount = change.get("from"), change.get("to"), change.get("amount")
+        asset = ("XLM" if change.get("asset_type") == "native" else
+                 f"{change['asset_code']}:{change['asset_issuer']}" if change.get("asset_code") else None)
+    return {
+        "id": record.get("id"), "type": kind, "from": sender, "to": receiver, "amount": amount, "asset": asset,
+        "direction": "in" if receiver == own else "out" if sender == own else None,
+        "createdAt": record.get("created_at"), "hash": record.get("transaction_hash"),
+        "successful": record.get("transaction_successful"),
     }
 
 

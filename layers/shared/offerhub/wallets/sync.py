@@ -8,11 +8,13 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from offerhub import modes
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
 from offerhub.audit.service import record
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.context import RequestContext
-from offerhub.core.money import CENT, format_amount
+from offerhub.core.errors import Conflict
+from offerhub.core.money import CENT, CURRENCY, format_amount
 from offerhub.deposits import store as cursors
 from offerhub.ledger import service as ledger
 from offerhub.ledger import store as ledger_store
@@ -31,6 +33,20 @@ def sync_balance(ctx: RequestContext, user_id: str) -> dict[str, Any]:
     with transaction(ctx) as uow:
         record(uow, "balance.synced", "Balance", user_id, after=result)
     return result
+
+
+def verify_balance(user_id: str) -> dict[str, Any]:
+    """Upstream's GET /users/{userId}/balance/verify: the balance when the chain backs it to the cent, else 409
+    BALANCE_DISCREPANCY. Upstream compared `available` alone with a 1.00 tolerance, so reserved money (still in the
+    wallet) showed as a discrepancy and a missing dollar did not; here the whole balance is compared exactly."""
+    modes.require(modes.CRYPTO, "verifying a balance against the chain")
+    result = compare(user_id)
+    if not result["inSync"]:
+        raise Conflict("the ledger and the wallet on chain differ", code="BALANCE_DISCREPANCY", details={
+            "userId": user_id, "localBalance": result["ledger"]["total"],
+            "providerBalance": result["chain"]["usdcInCents"], "difference": result["difference"],
+            "currency": CURRENCY})
+    return {**result["ledger"], "providerVerified": True, "chain": result["chain"], "checkedAt": result["checkedAt"]}
 
 
 def check_next_batch(ctx: RequestContext, batch: int = CHECK_BATCH) -> dict[str, Any]:

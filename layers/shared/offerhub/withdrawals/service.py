@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from offerhub import limits
 from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
 from offerhub.audit.service import record
 from offerhub.core.clock import iso, utcnow
@@ -64,6 +65,7 @@ def _pending(row: dict[str, Any]) -> accounts.Account:
 def create_withdrawal(ctx: RequestContext, new: NewWithdrawal) -> dict[str, Any]:
     kind = normalise_type(new.destination_type)
     rail = rail_for(kind)
+    limits.check(limits.WITHDRAWAL, new.amount)
     with read_only() as conn:
         user = user_store.by_id(conn, new.user_id) if looks_like(new.user_id, "usr") else None
     if user is None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Numeric,
+    SmallInteger,
     Table,
     Text,
     select,
@@ -36,6 +37,17 @@ api_keys = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp),
     Column("last_used_at", Timestamp),
+)
+
+# Rate limit counters (offerhub.auth.limits; migration 0006). Unlogged: a crash forgets a window's counts.
+rate_limit_counters = Table(
+    "rate_limit_counters",
+    metadata,
+    Column("subject", Text, primary_key=True),
+    Column("bucket", Text, primary_key=True),
+    Column("shard", SmallInteger, primary_key=True),
+    Column("window_start", Timestamp, nullable=False),
+    Column("hits", Integer, nullable=False),
 )
 
 users = Table(
@@ -142,7 +154,7 @@ stellar_deposits = Table(
     Column("operation_id", Text, primary_key=True),
     Column("transaction_hash", Text, nullable=False),
     Column("wallet_id", Text, nullable=False),
-    Column("user_id", Text, nullable=False),
+    Column("user_id", Text),  # None: a payment to the platform wallet
     Column("amount", Money, nullable=False),
     Column("ledger_transaction_id", Text),
     Column("created_at", Timestamp, nullable=False),
@@ -236,6 +248,8 @@ disputes = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("resolved_at", Timestamp),
+    Column("assigned_to", Text),  # 0007: the support agent reviewing it (POST /disputes/{id}/assign)
+    Column("assigned_at", Timestamp),
 )
 
 dispute_comments = Table(
@@ -307,6 +321,54 @@ webhook_inbox = Table(
     Column("processed_at", Timestamp),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
+)
+
+
+# Outbound webhooks to integrators (offerhub.outbound; migration 0005).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text),
+    Column("types", ARRAY(Text), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("secret_version", Integer, nullable=False),
+    Column("sealed_secret", LargeBinary),
+    Column("sealed_key", LargeBinary),
+    Column("previous_secret_version", Integer),
+    Column("previous_sealed_secret", LargeBinary),
+    Column("previous_sealed_key", LargeBinary),
+    Column("previous_secret_expires_at", Timestamp),
+    Column("start_sequence", BigInteger, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("failing_since", Timestamp),
+    Column("disabled_at", Timestamp),
+    Column("disabled_reason", Text),
+    Column("deleted_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("endpoint_id", Text, ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("event_id", Text, ForeignKey("events.id"), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("next_attempt_at", Timestamp),
+    Column("claim_token", Text),
+    Column("claimed_until", Timestamp),
+    Column("last_attempt_at", Timestamp),
+    Column("delivered_at", Timestamp),
+    Column("completed_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
 )
 
 
