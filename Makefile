@@ -7,7 +7,7 @@ PY_BOOT ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean layer layer-check
+.PHONY: install run services test lint bench clean layer layer-check openapi fuzz
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	@test -n "$(PY_BOOT)" || { echo "need python3 >= 3.11"; exit 1; }
@@ -21,6 +21,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PYTHON) -m local.stack
 
+# Only the services (Postgres, moto, the sandbox rails) for `sam local`; writes .devdata/env.json (README).
+services: $(STAMP)
+	OFFERHUB_SERVICES_ONLY=1 $(PYTHON) -m local.stack
+
 test: $(STAMP)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
@@ -32,6 +36,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PYTHON) -m bench
 
+# The OpenAPI document (contract/build.py), committed and served; `make test` fails when it is stale.
+openapi: $(STAMP)
+	$(PYTHON) -m contract.build
+
+# The schemathesis fuzz of the running stack at length (`make test` runs it with FUZZ_EXAMPLES=5).
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PYTHON) -m pytest tests/e2e/test_fuzz.py $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) .devdata .pytest_cache
 
@@ -39,7 +51,7 @@ clean:
 # the Lambda platform, the offerhub package, precompiled bytecode. `make layer` -> build/layer-arm64/python;
 # `make layer ARCH=x86_64` -> build/layer-x86_64/python (importable on an x86_64 machine with Python 3.12).
 ARCH ?= arm64
-LAYER_SOURCES := layers/shared/Makefile layers/shared/requirements.txt \
+LAYER_SOURCES := layers/shared/Makefile layers/shared/requirements.txt layers/shared/requirements-tracing.txt \
                  $(shell find layers/shared/offerhub -type f -not -path '*/__pycache__/*' 2>/dev/null)
 
 layer: build/layer-$(ARCH).stamp

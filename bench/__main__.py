@@ -75,6 +75,11 @@ def main() -> None:
 
         bench_cold_layer()
         return
+    if os.environ.get("BENCH_ONLY") == "http":  # the real local stack over HTTP, under load (bench/http_load.py)
+        from bench.http_load import bench_http
+
+        bench_http()
+        return
     sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
     master = "bench-master-" + secrets.token_hex(8)
     os.environ.update({"OFFERHUB_MASTER_KEY": master, "API_KEY_ENV": "test", "POWERTOOLS_TRACE_DISABLED": "1",
@@ -105,6 +110,10 @@ def start_rails_and_aws() -> Any:
     aws.start_moto(free_port())
     kms = boto3.client("kms")
     kms.create_alias(AliasName="alias/offerhub-bench", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+    # Sign-up queues the wallet's activation; tests.lambda_client.call runs the activator on it (no visibility
+    # timeout: a failed attempt is retried at once).
+    os.environ["WALLET_ACTIVATION_QUEUE_URL"] = boto3.client("sqs").create_queue(
+        QueueName="offerhub-bench-wallet-activation", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
     rails = SandboxRails(Path(tempfile.mkdtemp(prefix="offerhub-bench-rails-")) / "chain.sqlite", airtm_rate_limit=None)
     port = free_port()
     serve_in_thread(rails.app(), port)
@@ -212,7 +221,11 @@ def run(database_url: str, master: str) -> None:
         m = measure(fn)
         verdict = "n/a" if label.endswith("*") else "PASS" if m["p50"] <= WARM_BUDGET_MS else "OVER"
         print(f"  {label:<26} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['mean']:>8.2f}  {verdict}")
-    print("  * crypto mode: also creates the wallet (KMS data key) and activates it on chain (friendbot, trustline)")
+    print("  * crypto mode: also creates and seals the wallet (KMS data key) and queues its activation (issue 11.3: "
+          "p50 goal 10 ms); the activator's work on chain is not in the figure")
+    import boto3  # those wallets' activations are not part of what follows
+
+    boto3.client("sqs").purge_queue(QueueUrl=os.environ["WALLET_ACTIVATION_QUEUE_URL"])
 
     from offerhub.escrow import service as escrow
 
@@ -250,6 +263,9 @@ def run(database_url: str, master: str) -> None:
     from bench.cold_layer import bench_cold_layer
 
     bench_cold_layer()
+    from bench.http_load import bench_http
+
+    bench_http()
 
 
 WITHDRAWAL_CALLS = 60

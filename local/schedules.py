@@ -6,6 +6,7 @@ function that long-polls until its deadline (the stream dispatcher) winds down w
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -16,6 +17,9 @@ from typing import Any
 from local.functions import LambdaContext
 
 SPEEDUP = 20
+# LOCAL_SCHEDULE_TRACE=<file>: one line per run, "<pid> <logical id> <epoch seconds>". Schedules run in the stack's
+# main process only, never in its gateway workers (local/workers.py); the trace shows it.
+_TRACE = os.environ.get("LOCAL_SCHEDULE_TRACE")
 
 
 def start(functions: dict[str, tuple[float, Callable[[dict[str, Any], Any], Any]]], stop: threading.Event,
@@ -44,6 +48,9 @@ def _tick(name: str, interval: float, handler: Callable[[dict[str, Any], Any], A
     while not stop.wait(interval):
         event = {"id": str(uuid.uuid4()), "source": "aws.events", "detail-type": "Scheduled Event",
                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "detail": {}}
+        if _TRACE:  # which process ran which schedule when (tests/test_local_workers.py)
+            with open(_TRACE, "a") as trace:
+                trace.write(f"{os.getpid()} {name} {time.time():.3f}\n")
         try:
             handler(event, _Context(function_name=name, timeout_seconds=timeout, stop=stop))
         except Exception as exc:  # a failed run is retried on the next tick, as EventBridge would

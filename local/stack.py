@@ -1,6 +1,7 @@
 """`make run`: Postgres, migrations, moto with the template's resources (tables, keys, secrets, queues), the
 sandbox rails (Horizon and Trustless Work over one simulated Stellar network, and Airtm), the schedules,
-the SQS pollers that feed queued webhooks to their worker, and the gateway on PORT.
+the SQS pollers that feed queued webhooks to their worker, and the gateway on PORT: OFFERHUB_WORKERS processes
+(default: the number of cores) serve the HTTP API there, and this process the WebSocket API (local/workers.py).
 
 PAYMENT_PROVIDER=airtm runs airtm mode. AIRTM_WEBHOOK_SECRET fixes the Svix secret the sandbox Airtm signs
 its webhooks with (and the ingress checks); otherwise one is generated and printed.
@@ -8,7 +9,8 @@ its webhooks with (and the ingress checks); otherwise one is generated and print
 OFFERHUB_RAILS=testnet uses the real Stellar testnet and Trustless Work's dev API instead (set
 TRUSTLESS_API_KEY); the test helpers then answer 404.
 
-Ctrl-C or SIGTERM stops everything: uvicorn returns, the pollers stop, then atexit stops the embedded Postgres.
+Ctrl-C or SIGTERM stops everything: uvicorn returns, the gateway workers stop, the pollers stop, then atexit stops
+the embedded Postgres.
 After a SIGKILL, the Postgres watchdog stops it (local/postgres.py). The data dir keeps Postgres, the sandbox
 chain, the KMS key material and the DynamoDB items (idempotency records; local/dynamodb_state.py) across restarts.
 """
@@ -87,14 +89,34 @@ def main() -> None:
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         }
     )
+    if os.environ.get("OFFERHUB_SERVICES_ONLY"):
+        return _serve_services_only(template, physical, data_dir, master_key, rails_note)
     ws_api = websocket.load(template)
+    # N gateway workers serve the HTTP API on PORT (local/workers.py); this process keeps what holds state and
+    # serves the WebSocket API on a private port. With one worker, this process is the whole gateway, on PORT.
+    from local import workers as gateway_workers
+
+    worker_count = gateway_workers.worker_count()
+    workers = None
+    listen_port, routes = port, template.routes
+    if worker_count > 1:
+        if not gateway_workers.port_is_free(port):
+            raise SystemExit(f"port {port} is in use (set PORT)")
+        listen_port, routes = _free_port(), []
+        os.environ.update({
+            "WS_MANAGEMENT_URL": f"http://127.0.0.1:{listen_port}",
+            gateway_workers.UPSTREAM_ENV: f"127.0.0.1:{listen_port}",
+            # Each of the N + 1 processes has its own pool: keep their sum under Postgres's 100 connections.
+            "DB_MAX_OVERFLOW": str(max(0, min(8, 90 // (worker_count + 1) - 4))),
+        })
+        workers = gateway_workers.Workers(worker_count, dict(os.environ))
     handlers = {
         name: load_handler(fn.code_uri, fn.handler)
         for name, fn in template.functions.items()
-        if any(r.function == name for r in template.routes) or fn.schedules or fn.queues
+        if any(r.function == name for r in routes) or fn.schedules or fn.queues
         or (ws_api and name in ws_api.functions)
     }
-    app = create_gateway(template.routes, template.functions, handlers, websocket=ws_api)
+    app = create_gateway(routes, template.functions, handlers, websocket=ws_api)
 
     mode = os.environ.get("PAYMENT_PROVIDER") or "crypto"
     print(f"OfferHub Orchestrator local stack (schema {revision}, {mode} mode)", flush=True)
@@ -103,7 +125,11 @@ def main() -> None:
         print(f"  events       ws://127.0.0.1:{port}{websocket.PATH}?apiKey=<key>", flush=True)
     print(f"  master key   {master_key}" + ("   (generated; set OFFERHUB_MASTER_KEY to keep one)" if generated
                                              else ""), flush=True)
-    print(f"  routes       {len(template.routes)} across {len(handlers)} functions", flush=True)
+    served = len({r.function for r in template.routes})
+    print(f"  routes       {len(template.routes)} across {served} functions", flush=True)
+    if workers is not None:
+        print(f"  gateway      {worker_count} worker processes on port {port} (OFFERHUB_WORKERS); WebSocket API "
+              f"in this process (pid {os.getpid()}) on port {listen_port}", flush=True)
     print(f"  rails        {rails_note}", flush=True)
     print(f"  webhooks     Airtm (Svix) secret {webhook_secret}" + ("" if "AIRTM_WEBHOOK_SECRET" in os.environ
                                                                    else "   (generated)"), flush=True)
@@ -121,13 +147,25 @@ def main() -> None:
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=listen_port, log_level="warning",
+                                           lifespan="off"))
+    failed = threading.Event()
 
     def announce_when_listening() -> None:
         while not server.started and not server.should_exit:
             time.sleep(0.02)
-        if server.started:
-            print(f"READY {base}", flush=True)
+        if not server.started:
+            return
+        if workers is not None:
+            try:
+                pids = workers.start()
+            except RuntimeError as exc:
+                print(f"gateway workers: {exc}", flush=True)
+                failed.set()
+                server.should_exit = True
+                return
+            print(f"  workers      pids {', '.join(map(str, pids))}", flush=True)
+        print(f"READY {base}", flush=True)
 
     threading.Thread(target=announce_when_listening, daemon=True).start()
     # uvicorn re-raises SIGTERM after its shutdown, which would skip atexit (and orphan Postgres).
@@ -137,6 +175,8 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if workers is not None:  # first the gateway workers, then the services they use
+            workers.stop()
         # Before atexit stops Postgres: a poll started during interpreter shutdown fails noisily in moto's
         # server (no new threads then). Each poller returns within about a second.
         stop_schedules.set()
@@ -146,9 +186,36 @@ def main() -> None:
         deadline = time.monotonic() + 10
         for run in scheduled:
             run.join(timeout=max(0.0, deadline - time.monotonic()))
+    if failed.is_set():
+        sys.exit(1)
 
 
 LOCAL_VISIBILITY_SECONDS = 2
+
+
+def _serve_services_only(template, physical: dict[str, str], data_dir: Path, master_key: str, rails_note: str) -> None:
+    """`make services`: Postgres, moto and the sandbox rails without the gateway, the schedules or the pollers, for
+    `sam local invoke` / `sam local start-api` (local/sam_env.py writes their --env-vars file). Runs until
+    Ctrl-C or SIGTERM; atexit then stops the embedded Postgres."""
+    from local import sam_env
+
+    env = {**os.environ, "OFFERHUB_AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
+    env.update(sam_env.seed_secrets(template, physical, os.environ))
+    path = sam_env.write(template, env, data_dir / "env.json")
+    print("OfferHub Orchestrator local services (no gateway: run the functions with sam local)", flush=True)
+    print(f"  database     {os.environ['DATABASE_URL']}", flush=True)
+    print(f"  aws (moto)   {os.environ['AWS_ENDPOINT_URL']}", flush=True)
+    print(f"  rails        {rails_note}", flush=True)
+    print(f"  master key   {master_key}", flush=True)
+    print(f"  sam local    sam local start-api --env-vars {path} --docker-network host", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"READY {path}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
 
 
 def _start_rails(data_dir: Path, *, webhook_url: str, webhook_secret: str) -> str:

@@ -60,9 +60,18 @@ class Template:
     globals_env: dict[str, Any]
     functions: dict[str, Function]
     routes: list[Route]
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     def resources_of(self, type_: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.resources.items() if v.get("Type") == type_}
+        """The resources of a type that exist with the parameters' defaults (a `Condition:` may leave one out)."""
+        return {k: v for k, v in self.resources.items() if v.get("Type") == type_ and self.exists(v)}
+
+    def exists(self, resource: dict[str, Any]) -> bool:
+        return "Condition" not in resource or self.condition(resource["Condition"])
+
+    def condition(self, name: str) -> bool:
+        """A template condition, evaluated with the parameters' defaults (what a bare deploy gets)."""
+        return bool(_evaluate(self.conditions[name], self))
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -80,9 +89,14 @@ def load(path: Path = TEMPLATE) -> Template:
     globals_fn = raw.get("Globals", {}).get("Function", {})
     functions: dict[str, Function] = {}
     routes: list[Route] = []
+    conditions = raw.get("Conditions", {})
+    parameters = raw.get("Parameters", {})
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
+        if "Condition" in resource and not _evaluate(conditions[resource["Condition"]],
+                                                     Template({}, parameters, {}, {}, [], conditions)):
+            continue  # e.g. the test helpers when the default stage were prod
         props = resource["Properties"]
         schedules = [_rate_seconds(e["Properties"]["Schedule"]) for e in props.get("Events", {}).values()
                      if e.get("Type") == "Schedule"]
@@ -107,6 +121,7 @@ def load(path: Path = TEMPLATE) -> Template:
         globals_env=globals_fn.get("Environment", {}).get("Variables", {}),
         functions=functions,
         routes=routes,
+        conditions=conditions,
     )
 
 
@@ -119,6 +134,7 @@ def resolve_env(template: Template, physical: dict[str, str], shell: Mapping[str
     for name, value in template.globals_env.items():
         if name in AWS_ONLY_ENV:
             continue
+        value = _choose(value, template)
         is_resource = isinstance(value, dict) and value.get("Ref") in physical
         if shell and name in shell and not is_resource:
             continue
@@ -137,4 +153,40 @@ def _resolve(value: Any, template: Template, physical: dict[str, str]) -> str | 
             return physical[ref]
         default = template.parameters.get(ref, {}).get("Default")
         return None if default is None else str(default)
-    return None  # !If, !Sub and friends: the local stack sets these itself when it needs them
+    return None  # !Sub and friends: the local stack sets these itself when it needs them
+
+
+def _choose(value: Any, template: Template) -> Any:
+    """The branch of an `!If` that the parameters' defaults select (AWS::NoValue: None)."""
+    while isinstance(value, dict) and "Fn::If" in value:
+        name, when_true, when_false = value["Fn::If"]
+        value = when_true if template.condition(name) else when_false
+    if isinstance(value, dict) and value.get("Ref") == "AWS::NoValue":
+        return None
+    return value
+
+
+def _evaluate(node: Any, template: Template) -> Any:
+    """Condition functions over parameter defaults: Equals, Not, And, Or, Condition, Join, Ref."""
+    if not isinstance(node, dict):
+        return node
+    if "Condition" in node:
+        return template.condition(node["Condition"])
+    if "Ref" in node:
+        default = template.parameters.get(node["Ref"], {}).get("Default", "")
+        if template.parameters.get(node["Ref"], {}).get("Type") == "CommaDelimitedList":
+            return [part.strip() for part in str(default).split(",")]
+        return str(default)
+    (function, args), = node.items()
+    values = [_evaluate(arg, template) for arg in args] if isinstance(args, list) else _evaluate(args, template)
+    if function == "Fn::Equals":
+        return str(values[0]) == str(values[1])
+    if function == "Fn::Not":
+        return not values[0]
+    if function == "Fn::And":
+        return all(values)
+    if function == "Fn::Or":
+        return any(values)
+    if function == "Fn::Join":
+        return values[0].join(values[1])
+    raise ValueError(f"local/template.py cannot evaluate {function} in a condition")

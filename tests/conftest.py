@@ -21,6 +21,11 @@ WEBHOOK_QUEUE = "offerhub-webhooks-test"
 WEBHOOK_DLQ = "offerhub-webhooks-dlq-test"
 # moto's in-process SQS names queues predictably, so the URL can be fixed before the layer reads its settings.
 WEBHOOK_QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{WEBHOOK_QUEUE}"
+# Sign-up queues each new wallet's activation here; tests/lambda_client.py runs the activator after POST /users.
+WALLET_ACTIVATION_QUEUE = "offerhub-wallet-activation-test"
+WALLET_ACTIVATION_DLQ = "offerhub-wallet-activation-dlq-test"
+WALLET_ACTIVATION_QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{WALLET_ACTIVATION_QUEUE}"
+WALLET_ACTIVATION_MAX_RECEIVES = 3
 AIRTM_WEBHOOK_SECRET = "whsec_" + __import__("base64").b64encode(b"offerhub-test-airtm-webhook-key!").decode()
 TRUSTLESS_WEBHOOK_SECRET = "tw_whsec_test_secret"
 WALLET_KEY_ALIAS = "alias/offerhub-test-wallets"
@@ -49,6 +54,7 @@ os.environ.update(
         "TRUSTLESS_TIMEOUT_SECONDS": str(TRUSTLESS_TIMEOUT_SECONDS),
         "PLATFORM_FEE_PERCENT": "1",
         "WEBHOOK_QUEUE_URL": WEBHOOK_QUEUE_URL,
+        "WALLET_ACTIVATION_QUEUE_URL": WALLET_ACTIVATION_QUEUE_URL,
         "AIRTM_WEBHOOK_SECRET": AIRTM_WEBHOOK_SECRET,
         "TRUSTLESS_WEBHOOK_SECRET": TRUSTLESS_WEBHOOK_SECRET,
         "AIRTM_TIMEOUT_SECONDS": str(TRUSTLESS_TIMEOUT_SECONDS),
@@ -167,6 +173,13 @@ def aws() -> Iterator[None]:
             "RedrivePolicy": __import__("json").dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
         )["QueueUrl"]
         assert url == WEBHOOK_QUEUE_URL, url
+        dlq = sqs.create_queue(QueueName=WALLET_ACTIVATION_DLQ)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(QueueName=WALLET_ACTIVATION_QUEUE, Attributes={
+            "VisibilityTimeout": "0", "RedrivePolicy": __import__("json").dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": WALLET_ACTIVATION_MAX_RECEIVES})},
+        )["QueueUrl"]
+        assert url == WALLET_ACTIVATION_QUEUE_URL, url
         yield
 
 

@@ -75,7 +75,8 @@ NO_BODY_ROUTES = [("POST", "/api/v1/balance/{id}/sync"), ("POST", "/api/v1/order
                   ("POST", "/api/v1/users/{id}/balance/sync"), ("POST", "/api/v1/orders/{id}/escrow"),
                   ("POST", "/api/v1/orders/{id}/escrow/fund")]
 QUERIES = [{"limit": "-1"}, {"limit": "0"}, {"limit": "1e3"}, {"limit": "abc"}, {"limit": "101"},
-           {"cursor": "c" * 500}, {"cursor": "%00"}, {"type": "unknown.event"}, {"from": "notadate"},
+           {"cursor": "c" * 500}, {"cursor": "%00"}, {"cursor": "7\u00b3"}, {"type": "unknown.event"},
+           {"from": "notadate"},
            {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, {"resourceId": "x" * 300},
            {"status": "NOPE"}, {"buyerId": "x" * 300}, {"openedBy": "nobody"}, {"status": "OPEN%00"}]
 PATH_IDS = ["nope", "usr_%00", "\u00e9\u00e8", "x" * 2000, "key_" + "0" * 32, "aud_'--", UNKNOWN]

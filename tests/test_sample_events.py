@@ -22,7 +22,7 @@ SAMPLES: dict[str, tuple[str, int, Callable[[dict[str, Any], dict[str, str]], bo
     "balance_entries.json": ("balance", 200, lambda b, _: isinstance(b["data"], list)),
     "audit_search.json": ("audit", 200, lambda b, ids: all(r["resourceId"] == ids["USER_ID"] for r in b["data"])),
     "events_replay.json": ("events", 200, lambda b, _: {e["type"] for e in b["data"]} <= {
-        "user.created", "balance.credited", "wallet.created", "wallet.ready"}),
+        "user.created", "balance.credited", "wallet.created", "wallet.activated"}),
     "orders_create.json": ("orders", 201, lambda b, ids: [m["ref"] for m in b["data"]["milestones"]] == [
         "draft", "final"] and b["data"]["sellerId"] == ids["SELLER_ID"]),
     "orders_list.json": ("orders", 200, lambda b, _: b["data"] == []),
@@ -46,6 +46,8 @@ def test_every_sample_event_is_covered():
     streaming = {p.name for pattern in ("ws_*.json", "stream_dispatcher*.json") for p in EVENTS_DIR.glob(pattern)}
     # The webhook sender's schedule event: tests/outbound/test_delivery.py (a run with a short deadline).
     outbound = {p.name for p in EVENTS_DIR.glob("webhook_sender*.json")}
+    # ... and the wallet activator's SQS event: tests/crypto/test_activation.py.
+    outbound.add("wallet_activator_sqs.json")
     assert {p.name for p in EVENTS_DIR.glob("*.json")} - streaming - outbound == set(SAMPLES) | {"migrate_direct.json",
                                                                         "schedule_tick.json",
                                                                         "webhook_worker_sqs.json"}

@@ -16,6 +16,7 @@ TEMPLATE = ROOT / "template.yaml"
 
 ROUTES = {
     ("GET", "/api/v1/health"): "HealthFunction",
+    ("GET", "/api/v1/openapi.json"): "HealthFunction",
     ("POST", "/api/v1/auth/api-keys"): "AuthFunction",
     ("GET", "/api/v1/auth/api-keys"): "AuthFunction",
     ("DELETE", "/api/v1/auth/api-keys/{id}"): "AuthFunction",
@@ -183,3 +184,27 @@ def test_every_route_is_served_by_its_function_code(route):
     paths = {(m.upper(), "/api/v1" + (prefix.group(1) or "" if prefix else "") + p) for m, p in decorated}
     normalised = {(m, re.sub(r"\{[^}]+\}", "{}", p)) for m, p in paths}
     assert (method, re.sub(r"\{[^}]+\}", "{}", path)) in normalised
+
+
+@pytest.mark.parametrize(("worker", "queue", "dlq", "env"), [
+    ("WebhookWorkerFunction", "WebhookQueue", "WebhookDeadLetterQueue", "WEBHOOK_QUEUE_URL"),
+    ("WalletActivatorFunction", "WalletActivationQueue", "WalletActivationDeadLetterQueue",
+     "WALLET_ACTIVATION_QUEUE_URL"),
+])
+def test_every_queue_has_its_worker_with_partial_batch_failures_and_a_dead_letter_queue(worker, queue, dlq, env):
+    template = load_template()
+    resources = template["Resources"]
+    events = [e for e in resources[worker]["Properties"]["Events"].values() if e["Type"] == "SQS"]
+    assert [e["Properties"]["Queue"] for e in events] == [{"Fn::GetAtt": [queue, "Arn"]}]
+    assert events[0]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    props = resources[queue]["Properties"]
+    assert props["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq, "Arn"]}
+    # AWS's advice for a Lambda event source: a visibility timeout of at least six times the function's timeout.
+    assert props["VisibilityTimeout"] >= 6 * resources[worker]["Properties"]["Timeout"]
+    assert template["Globals"]["Function"]["Environment"]["Variables"][env] == {"Ref": queue}
+
+
+def test_sign_up_may_queue_wallet_activations():
+    """POST /users (and every function that can find a wallet still CREATED) sends to the activation queue."""
+    users = load_template()["Resources"]["UsersFunction"]["Properties"]["Policies"]
+    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["WalletActivationQueue", "QueueName"]}}} in users

@@ -1,9 +1,10 @@
-"""health: GET /api/v1/health (public); GET /health/detailed (every dependency, bounded in time, always 200) and
-GET /config (currencies, enforced limits, features, providers) with a key (scope read)."""
+"""health: GET /api/v1/health (public); GET /api/v1/openapi.json (public: the API's OpenAPI document);
+GET /health/detailed (every dependency, bounded in time, always 200) and GET /config (currencies, enforced limits,
+features, providers) with a key (scope read)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from offerhub.core.context import RequestContext
 from offerhub.health import check_health, check_health_detailed
@@ -11,6 +12,7 @@ from offerhub.http.app import create_api
 from offerhub.http.lambda_entry import make_handler
 from offerhub.http.responses import ok
 from offerhub.http.security import require
+from offerhub.openapi import document
 from offerhub.public_config import public_config
 
 router = APIRouter()
@@ -30,6 +32,11 @@ async def health_detailed(request: Request, _: Annotated[RequestContext, Depends
 @router.get("/config")
 async def config(request: Request, _: Annotated[RequestContext, Depends(require("read"))]):
     return ok(request, public_config())
+
+
+@router.get("/openapi.json")
+async def openapi_document():
+    return Response(document(), media_type="application/json", headers={"cache-control": "public, max-age=300"})
 
 
 app = create_api(router, title="health")

@@ -7,10 +7,11 @@ from offerhub.adapters.postgres.engine import database_url
 from offerhub.adapters.postgres.migrations import upgrade_to_head
 from offerhub.config import settings
 from offerhub.deploy.custom_resource import answer_cloudformation
-from offerhub.observability import logger
+from offerhub.observability import instrumented, logger
 
 
 @logger.inject_lambda_context
+@instrumented
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "RequestType" in event:
         return answer_cloudformation(event, context, _migrate_unless_delete)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from offerhub.core.context import RequestContext
 from offerhub.http.request_id import resolve_request_id
-from offerhub.observability import logger
+from offerhub.observability import instrumented, logger
 from offerhub.webhooks.apply import apply_event
 
 # Every record failed: still report them one by one (the same outcome as raising, and clearer in logs).
@@ -26,5 +26,6 @@ def record_handler(record: SQSRecord) -> str:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@instrumented
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -5,11 +5,12 @@ from typing import Any
 
 from offerhub.core.errors import OfferHubError
 from offerhub.http import envelope
-from offerhub.observability import logger
+from offerhub.observability import instrumented, logger
 from offerhub.streaming.service import ConnectRequest, connect
 
 
 @logger.inject_lambda_context(clear_state=True)
+@instrumented
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event.get("requestContext") or {}
     query = dict(event.get("queryStringParameters") or {})

@@ -3,12 +3,13 @@ through the Management API; a bad message gets an error frame, never a disconnec
 
 from typing import Any
 
-from offerhub.observability import logger
+from offerhub.observability import instrumented, logger
 from offerhub.streaming.management import ManagementApi, management_url
 from offerhub.streaming.service import handle_message
 
 
 @logger.inject_lambda_context(clear_state=True)
+@instrumented
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event["requestContext"]
     connection_id = ctx["connectionId"]

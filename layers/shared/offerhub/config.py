@@ -114,6 +114,8 @@ class Settings:
     trustless_webhook_secret: str | None
     trustless_webhook_secret_arn: str | None
     webhook_queue_url: str | None
+    # Sign-up's queue (offerhub.wallets.activation): POST /users enqueues each new wallet's activation on chain.
+    wallet_activation_queue_url: str | None
     topup_callback_base_url: str
     # Outbound webhooks to integrators (offerhub.outbound): the KMS key sealing endpoint secrets, whether
     # loopback receivers (and plain http to them) are allowed (local stack and tests only), the retry backoff base.
@@ -180,6 +182,7 @@ class Settings:
             trustless_webhook_secret=env.get("TRUSTLESS_WEBHOOK_SECRET") or None,
             trustless_webhook_secret_arn=env.get("TRUSTLESS_WEBHOOK_SECRET_ARN") or None,
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
+            wallet_activation_queue_url=env.get("WALLET_ACTIVATION_QUEUE_URL") or None,
             topup_callback_base_url=(env.get("TOPUP_CALLBACK_BASE_URL") or "http://127.0.0.1:3000/api/v1/topups"
                                      ).rstrip("/"),
             webhook_secrets_kms_key_id=env.get("WEBHOOK_SECRETS_KMS_KEY_ID") or None,

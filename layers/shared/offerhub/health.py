@@ -19,7 +19,8 @@ import httpx
 from sqlalchemy import text
 
 from offerhub import __version__, modes
-from offerhub.adapters.postgres.unit_of_work import read_only
+from offerhub.adapters.postgres import direct
+from offerhub.adapters.postgres.unit_of_work import one_statement, read_only
 from offerhub.config import settings
 from offerhub.core.clock import iso, utcnow
 from offerhub.observability import logger
@@ -31,8 +32,8 @@ UP, DOWN, NOT_CONFIGURED, NOT_USED = "up", "down", "not_configured", "not_used"
 def check_health() -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        with read_only() as conn:
-            conn.execute(text("SELECT 1"))
+        with one_statement() as conn:  # one round trip, not BEGIN / SELECT / ROLLBACK
+            direct.rows(conn, "SELECT 1")
         database: dict[str, Any] = {"status": "up", "latencyMs": round((time.perf_counter() - started) * 1000, 1)}
     except Exception as exc:  # any failure to reach the database is "down", never a 500
         logger.warning("database health check failed", extra={"error": str(exc)})

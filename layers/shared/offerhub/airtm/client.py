@@ -36,6 +36,7 @@ from offerhub.core.errors import (
     ProviderTimeout,
     ServiceUnavailable,
 )
+from offerhub.observability import traced
 
 MESSAGE_MAX_CHARS = 500
 
@@ -179,11 +180,12 @@ class Airtm:
                  absent: frozenset[str] | None = None) -> Any:
         """The parsed 2xx body; `_NOT_FOUND` for a 404 or an `absent` reason when `absent` is given."""
         content = wire.dumps(body) if body is not None else None
-        try:
-            response = self._retry.send(self._http, method, path, content=content)
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, path) from exc
-        return _parse(response, path, absent)
+        with traced("airtm", provider=True):
+            try:
+                response = self._retry.send(self._http, method, path, content=content)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, path) from exc
+            return _parse(response, path, absent)
 
     @staticmethod
     def _object(result: Any, path: str) -> dict[str, Any]:

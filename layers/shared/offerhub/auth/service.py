@@ -21,10 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from psycopg.pq import TransactionStatus
-from sqlalchemy import Connection
-
-from offerhub.adapters.postgres.unit_of_work import read_only, transaction
+from offerhub.adapters.postgres.unit_of_work import one_statement, read_only, transaction
 from offerhub.audit.service import record
 from offerhub.auth import keys, limits, store, tokens
 from offerhub.config import settings
@@ -193,15 +190,8 @@ def admit(token: str | None, *, source_ip: str, bucket: str) -> Admission:
     return Admission(token, error=error, quota=limits.quota(cfg, limits.IP, row["used"], row["window_start"]))
 
 
-@contextmanager
-def _one_statement() -> Iterator[Connection]:
-    """A connection in autocommit: the statement is its own transaction, with no BEGIN, COMMIT or ROLLBACK
-    round trips around it (a transaction would cost three, the statement included)."""
-    with read_only() as conn:
-        raw = conn.connection.dbapi_connection
-        if raw is not None and raw.info.transaction_status != TransactionStatus.IDLE:
-            raw.rollback()  # the pool's ping after an idle spell (adapters.postgres.engine) left one open
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+# A connection in autocommit: the statement is its own transaction, with no BEGIN, COMMIT or ROLLBACK round trips.
+_one_statement = one_statement
 
 
 def _is_master(token: str) -> bool:

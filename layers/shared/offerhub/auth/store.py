@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
 
+from offerhub.adapters.postgres import direct
 from offerhub.adapters.postgres.schema import api_keys, newest_first_page
 from offerhub.auth.limits import key_subject
 from offerhub.core.clock import iso, utcnow
@@ -54,13 +55,14 @@ touched AS (
     RETURNING id
 )
 SELECT id, name, scopes, secret_hash, revoked_at, last_used_at FROM key""")
-_AUTHENTICATE_AND_COUNT = text(
-    "SELECT * FROM rate_limit_admit(:key_id, :secret_hash, :key_subject, :key_bucket, :ip_subject, "
-    "CAST(:shard AS smallint), CAST(:window_start AS timestamptz))"
+# On every request: sent through psycopg directly (offerhub.adapters.postgres.direct), hence `%(name)s`.
+_AUTHENTICATE_AND_COUNT = (
+    "SELECT * FROM rate_limit_admit(%(key_id)s, %(secret_hash)s, %(key_subject)s, %(key_bucket)s, %(ip_subject)s, "
+    "CAST(%(shard)s AS smallint), CAST(%(window_start)s AS timestamptz))"
 )
-_COUNT = text(
-    "SELECT * FROM rate_limit_count(:subject, :bucket, CAST(:shard AS smallint), CAST(:window_start AS timestamptz), "
-    "CAST(:stale_before AS timestamptz))"
+_COUNT = (
+    "SELECT * FROM rate_limit_count(%(subject)s, %(bucket)s, CAST(%(shard)s AS smallint), "
+    "CAST(%(window_start)s AS timestamptz), CAST(%(stale_before)s AS timestamptz))"
 )
 
 
@@ -84,19 +86,19 @@ def authenticate_and_count(conn: Connection, key_id: str, secret_hash: str, coun
     """As authenticate_row, and the request counted: against the key when its hash matches an unrevoked row, else
     against the IP. The row has `counted_bucket`, `window_start`, `used` (this request included) and the key's
     columns (all None when there is no such key)."""
-    return dict(conn.execute(_AUTHENTICATE_AND_COUNT, {
+    return direct.one(conn, _AUTHENTICATE_AND_COUNT, {
         "key_id": key_id, "secret_hash": secret_hash, "key_subject": key_subject(key_id),
         "key_bucket": counter.key_bucket, "ip_subject": counter.ip_subject, "shard": counter.shard,
         "window_start": counter.window_start,
-    }).mappings().one())
+    })
 
 
 def count(conn: Connection, *, subject: str, bucket: str, shard: int, window_start: datetime,
           stale_before: datetime | None = None) -> dict[str, Any]:
     """Count one request against a subject with no key row (the master key, a source IP): `window_start` and
     `used`. With `stale_before`, the same statement also prunes a few rows older than that."""
-    return dict(conn.execute(_COUNT, {"subject": subject, "bucket": bucket, "shard": shard,
-                                      "window_start": window_start, "stale_before": stale_before}).mappings().one())
+    return direct.one(conn, _COUNT, {"subject": subject, "bucket": bucket, "shard": shard,
+                                     "window_start": window_start, "stale_before": stale_before})
 
 
 def page(conn: Connection, *, cursor: str | None, limit: int) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ CURRENCY = "USD"
 CENT = Decimal("0.01")
 # Largest single amount we accept: keeps every sum far inside NUMERIC(20, 2).
 MAX_AMOUNT = Decimal("1000000000.00")
-_AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,12})\.[0-9]{2}")
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,12})\.[0-9]{2}$"  # the wire format, as the OpenAPI document states it
+_AMOUNT_RE = re.compile(AMOUNT_PATTERN.strip("^$"))  # fullmatch: "$" would let a trailing "\n" by
 AMOUNT_FORMAT = 'a string of digits with exactly two decimals, like "100.00"'
 
 

@@ -17,11 +17,15 @@ two modes can even be switched without crediting anything twice. Amounts are cre
 (Stellar has 7 decimals); the sub-cent rest is carried per wallet and credited when it makes a cent, so a
 user's ledger balance is always their wallet's USDC rounded down to the cent. A payment from the platform
 wallet is not a deposit: it is the top-up of a whole refund, credited by that refund's settlement.
+
+Each run reports its lag (`MonitorLagSeconds`): 0 when it caught up with the chain, else the age of the last
+payment it read (the backlog left for the next run). A run that learnt nothing (skipped, failed) reports none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +37,7 @@ from offerhub.core.money import format_amount
 from offerhub.deposits import store
 from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
+from offerhub.observability import DEPOSITS_CREDITED, MONITOR_LAG_SECONDS, count
 from offerhub.stellar.amounts import cents_and_dust, to_stroops
 from offerhub.stellar.horizon import PAGE_LIMIT, USDC, horizon
 from offerhub.wallets import store as wallet_store
@@ -54,17 +59,28 @@ class MonitorRun:
     wallets: int = 0
     cursor: str | None = None
     skipped: bool = False
+    lag_seconds: float | None = None  # None: the run learnt nothing about the chain (skipped)
 
     def to_dict(self) -> dict[str, object]:
         return {"mode": self.mode, "pages": self.pages, "scanned": self.scanned, "credited": self.credited,
-                "wallets": self.wallets, "cursor": self.cursor, "skipped": self.skipped}
+                "wallets": self.wallets, "cursor": self.cursor, "skipped": self.skipped,
+                "lagSeconds": self.lag_seconds}
+
+    def behind(self, records: list[dict[str, Any]], caught_up: bool) -> None:
+        """Note where a page left the scan: caught up (0), or the age of its last payment (the largest wins)."""
+        lag = 0.0 if caught_up or not records else _age_seconds(records[-1].get("created_at"))
+        self.lag_seconds = lag if self.lag_seconds is None else max(self.lag_seconds, lag)
 
 
 def scan(ctx: RequestContext, *, max_pages: int = 20, page_limit: int = PAGE_LIMIT, mode: str | None = None
          ) -> MonitorRun:
     if (mode or settings().monitor_scan) == "wallets":
-        return scan_wallets(ctx, page_limit=page_limit)
-    return scan_network(ctx, max_pages=max_pages, page_limit=page_limit)
+        run = scan_wallets(ctx, page_limit=page_limit)
+    else:
+        run = scan_network(ctx, max_pages=max_pages, page_limit=page_limit)
+    if run.lag_seconds is not None:
+        count(MONITOR_LAG_SECONDS, run.lag_seconds)
+    return run
 
 
 def scan_network(ctx: RequestContext, *, max_pages: int = 20, page_limit: int = PAGE_LIMIT) -> MonitorRun:
@@ -79,6 +95,7 @@ def scan_network(ctx: RequestContext, *, max_pages: int = 20, page_limit: int = 
             records = rail.payments_after(cursor, page_limit)
             run.pages += 1
             run.scanned += len(records)
+            run.behind(records, caught_up=len(records) < page_limit)
             if not records:
                 run.cursor = cursor
                 return run
@@ -104,6 +121,7 @@ def scan_wallets(ctx: RequestContext, *, batch: int = WALLET_BATCH, page_limit: 
                 records = rail.account_payments_after(wallet["public_key"], cursor, page_limit)
                 run.pages += 1
                 run.scanned += len(records)
+                run.behind(records, caught_up=len(records) < page_limit)
                 if not records:
                     break
                 run.credited += _credit(uow, [(wallet, r) for r in _usdc_payments(records)
@@ -114,6 +132,14 @@ def scan_wallets(ctx: RequestContext, *, batch: int = WALLET_BATCH, page_limit: 
             wallet_store.save_scan_cursor(uow.conn, wallet["id"], cursor)
         run.wallets += 1
     return run
+
+
+def _age_seconds(created_at: Any) -> float:
+    try:
+        then = datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - then).total_seconds())
 
 
 def _usdc_payments(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -146,6 +172,7 @@ def _credit(uow: UnitOfWork, deposits: list[tuple[dict[str, Any], dict[str, Any]
 def _credit_user(uow: UnitOfWork, wallet: dict[str, Any], record: dict[str, Any], amount: Decimal) -> str:
     change = ledger.credit(uow, wallet["user_id"], amount, source=STELLAR, description="Stellar USDC deposit",
                            reference=record["id"])
+    uow.count(DEPOSITS_CREDITED)
     audit.record(uow, DEPOSIT_CREDITED, "Balance", wallet["user_id"],
                  before={"available": format_amount(change.before.available)},
                  after={"available": format_amount(change.after.available), "amount": format_amount(amount),

@@ -32,6 +32,7 @@ from offerhub.config import settings
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import ProviderError, ProviderTimeout
 from offerhub.escrow import store
+from offerhub.observability import STEP_RETRIES, count
 from offerhub.stellar import envelopes
 from offerhub.stellar.horizon import Horizon, horizon
 from offerhub.trustless.client import trustless_work
@@ -60,6 +61,7 @@ def run(ctx: RequestContext, order_id: str, step: Step) -> dict[str, Any]:
     if existing is not None and existing["status"] == "CONFIRMED":
         return existing["result"] or {}
     if existing is not None:
+        count(STEP_RETRIES)  # resumed: a step left SUBMITTED by an earlier try
         finished = _finish_submitted(ctx, order_id, step, existing)
         if finished is not None:
             return finished
@@ -82,6 +84,7 @@ def run(ctx: RequestContext, order_id: str, step: Step) -> dict[str, Any]:
             # Another transaction from the same account (the platform wallet signs every resolution; a buyer
             # may have several orders) took this sequence number first. Ours cannot land: build again.
             if attempt < SEQUENCE_ATTEMPTS and _lost_sequence_race(exc):
+                count(STEP_RETRIES)  # rebuilt: the sequence number was taken
                 time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter, not a secret
                 continue
             raise
@@ -110,6 +113,8 @@ def pay(ctx: RequestContext, order_id: str, payment: Payment) -> dict[str, Any]:
         return existing["result"] or {}
     h = horizon()
     recorded = (existing["tx_hash"], existing["signed_xdr"]) if existing is not None else None
+    if recorded is not None:
+        count(STEP_RETRIES)  # resumed: a payment recorded by an earlier try
     for attempt in range(1, SEQUENCE_ATTEMPTS + 1):
         if recorded is not None and _payment_landed(h, *recorded):
             return _confirm_payment(ctx, order_id, payment, recorded[0])
@@ -125,6 +130,7 @@ def pay(ctx: RequestContext, order_id: str, payment: Payment) -> dict[str, Any]:
             if attempt < SEQUENCE_ATTEMPTS and "tx_bad_seq" in envelopes.result_codes(exc):
                 # Another transaction of the wallet (a resolution it signed) took the sequence number: the next
                 # round finds ours cannot land and replaces it.
+                count(STEP_RETRIES)
                 time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter, not a secret
                 continue
             answer = payment.refused(exc) if payment.refused is not None else None

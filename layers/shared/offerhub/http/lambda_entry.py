@@ -18,7 +18,7 @@ from offerhub.auth.service import admitted
 from offerhub.http import ratelimit
 from offerhub.http.idempotency import run_idempotent
 from offerhub.http.request_id import resolve_request_id
-from offerhub.observability import logger
+from offerhub.observability import correlate, instrumented, logger
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -27,13 +27,14 @@ def make_handler(app: Any) -> LambdaHandler:
     asgi = Mangum(app, lifespan="off")
 
     @logger.inject_lambda_context(clear_state=True)
+    @instrumented
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _ensure_event_loop()
         headers = event.get("headers") or {}
         event["headers"] = headers
         request_id = resolve_request_id(headers.get("x-request-id"))
         headers["x-request-id"] = request_id
-        logger.set_correlation_id(request_id)
+        correlate(request_id, event)  # X-Request-ID, and API Gateway's request id beside it
         admission = ratelimit.admit(event)
         if admission.over_limit:
             return ratelimit.too_many(admission.quota, request_id)  # type: ignore[arg-type]

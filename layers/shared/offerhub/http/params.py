@@ -10,10 +10,10 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from offerhub.core.money import AMOUNT_FORMAT, is_amount_text
+from offerhub.core.money import AMOUNT_FORMAT, AMOUNT_PATTERN, is_amount_text
 from offerhub.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 
 
@@ -48,7 +48,11 @@ def _amount_text(value: Any) -> str:
 # Every amount field of every body: a JSON number, an over-long or a malformed string is a 400
 # INVALID_AMOUNT_FORMAT naming the field. The value stays a string; offerhub.core.money.parse_amount turns it
 # into a Decimal and checks its range (zero, the maximum).
-AmountText = Annotated[str, BeforeValidator(_amount_text)]
+AmountText = Annotated[
+    str,
+    BeforeValidator(_amount_text),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["100.00"]}),
+]
 
 
 async def page_request(

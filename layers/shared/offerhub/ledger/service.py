@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only
+from offerhub.adapters.postgres.unit_of_work import UnitOfWork, one_statement, read_only
 from offerhub.core.clock import iso
 from offerhub.core.errors import InsufficientFunds, NotFound, ValidationFailed
 from offerhub.core.ids import new_id
@@ -276,7 +276,7 @@ def spend_reserved(
 
 def get_balance(user_id: str) -> Balance:
     codes = [accounts.user_available(user_id).code, accounts.user_reserved(user_id).code]
-    with read_only() as conn:
+    with one_statement() as conn:  # one statement: no transaction around it
         rows = store.balance_rows(conn, user_id, codes)
     own = {r["code"]: r for r in rows if r["code"] in codes}
     if len(own) != 2:
@@ -288,7 +288,7 @@ def get_balance(user_id: str) -> Balance:
 def list_entries(user_id: str, page: PageRequest) -> Page:
     before_id = None
     if page.cursor is not None:
-        if not page.cursor.isdigit() or len(page.cursor) > 18:
+        if not (page.cursor.isascii() and page.cursor.isdigit()) or len(page.cursor) > 18:  # not "7³"
             raise ValidationFailed("cursor is not a ledger entry id", details={"field": "cursor"})
         before_id = int(page.cursor)
     codes = [accounts.user_available(user_id).code, accounts.user_reserved(user_id).code]

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, text
+from sqlalchemy import Connection, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from offerhub.adapters.postgres import direct
 from offerhub.adapters.postgres.schema import ledger_accounts, ledger_entries, ledger_transactions
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.money import format_amount
@@ -87,12 +88,16 @@ def accounts_of(conn: Connection, codes: Sequence[str], *, for_update: bool = Fa
     return {r["code"]: r for r in conn.execute(query).mappings().all()}
 
 
+# A balance read is on the hot path: sent through psycopg directly (offerhub.adapters.postgres.direct).
+_BALANCE_ROWS = (
+    "SELECT code, kind, balance, updated_at FROM ledger_accounts "
+    "WHERE code = ANY(%(codes)s) OR (owner_id = %(owner_id)s AND kind = %(pending)s)"
+)
+
+
 def balance_rows(conn: Connection, user_id: str, codes: Sequence[str]) -> list[dict[str, Any]]:
     """A user's two accounts and their withdrawals' pending accounts, in one round trip."""
-    a = ledger_accounts
-    query = select(a.c.code, a.c.kind, a.c.balance, a.c.updated_at).where(
-        or_(a.c.code.in_(list(codes)), and_(a.c.owner_id == user_id, a.c.kind == WITHDRAWAL_PENDING)))
-    return [dict(r) for r in conn.execute(query).mappings().all()]
+    return direct.rows(conn, _BALANCE_ROWS, {"codes": list(codes), "owner_id": user_id, "pending": WITHDRAWAL_PENDING})
 
 
 def _pending_codes_of(user_id: str) -> Any:

@@ -140,7 +140,7 @@ def transition(uow: UnitOfWork, order: dict[str, Any], status: str, event: str, 
 
 
 def reserve(ctx: RequestContext, order_id: str) -> dict[str, Any]:
-    on_chain = _buyer_wallet_usdc(order_id)  # read before any lock: it is a network call
+    on_chain = _buyer_wallet_usdc(ctx, order_id)  # read before any lock: it is a network call
     with transaction(ctx) as uow:
         order = lock_order(uow, order_id)
         states.require_status(order, [states.ORDER_CREATED], "reserve funds for")
@@ -155,15 +155,16 @@ def reserve(ctx: RequestContext, order_id: str) -> dict[str, Any]:
         return views.order(uow.conn, order)
 
 
-def _buyer_wallet_usdc(order_id: str) -> Decimal | None:
-    """The buyer's wallet USDC in crypto mode (None in airtm mode, where the ledger is the only record)."""
+def _buyer_wallet_usdc(ctx: RequestContext, order_id: str) -> Decimal | None:
+    """The buyer's wallet USDC in crypto mode (None in airtm mode, where the ledger is the only record); 409
+    WALLET_NOT_ACTIVE (Retry-After) while the buyer's wallet is still being activated after sign-up."""
     if current_mode() != CRYPTO:
         return None
-    from offerhub.wallets.service import chain_usdc
+    from offerhub.wallets.service import active_wallet_usdc
 
     with read_only() as conn:
         buyer_id = _found(conn, order_id)["buyer_id"]
-    return chain_usdc(buyer_id) or Decimal(0)
+    return active_wallet_usdc(ctx, buyer_id) or Decimal(0)
 
 
 def _require_backed(order: dict[str, Any], needed: Decimal, on_chain: Decimal) -> None:

@@ -25,7 +25,7 @@ from offerhub.core.money import format_amount
 from offerhub.ledger import accounts
 from offerhub.ledger import store as ledger_store
 from offerhub.modes import AIRTM, current
-from offerhub.observability import logger
+from offerhub.observability import RECONCILIATION_DISCREPANCIES, logger
 from offerhub.orders import store as order_store
 from offerhub.resolution.service import resume
 
@@ -99,4 +99,5 @@ def check_airtm_balance(ctx: RequestContext) -> dict[str, Any]:
     if difference:
         with transaction(ctx) as uow:
             record(uow, "balance.discrepancy", "AirtmEnterprise", None, after=result)
+            uow.count(RECONCILIATION_DISCREPANCIES)
     return {"checked": True, **result}

@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 
 from offerhub.config import settings
-from offerhub.core.errors import BusinessRuleViolation, NotFound, ProviderError, ValidationFailed
+from offerhub.core.errors import InvalidState, NotFound, ProviderError, ValidationFailed
 from offerhub.core.money import format_amount
 from offerhub.topups.service import get_topup
-from offerhub.wallets.service import deposit_instructions
+from offerhub.wallets import store as wallet_store
+from offerhub.wallets.activation import not_active
+from offerhub.wallets.service import deposit_instructions, wallet_row
 from offerhub.withdrawals.service import get_withdrawal
 
 FAULT_TARGETS = ("deploy", "fund-escrow", "change-milestone-status", "approve-milestone", "release-funds",
@@ -56,9 +58,10 @@ def _post(path: str, body: dict[str, Any] | None, *, method: str = "POST") -> di
 
 def deposit(user_id: str, amount: Decimal) -> dict[str, Any]:
     _control_url()
+    row = wallet_row(user_id)
+    if row["status"] != wallet_store.ACTIVE:  # no USDC trustline yet: the payment could not land
+        raise not_active(row)
     wallet = deposit_instructions(user_id)
-    if not wallet["ready"]:
-        raise BusinessRuleViolation("the user's wallet is not active on chain yet", code="WALLET_NOT_READY")
     result = _post("/mint", {"destination": wallet["address"], "amount": format_amount(amount)})
     if result["status"] != 200:
         raise ProviderError("the sandbox network refused the payment", code="STELLAR_ERROR",
@@ -85,7 +88,7 @@ def complete_topup(topup_id: str, outcome: str) -> dict[str, Any]:
     _control_url()
     topup = get_topup(topup_id)
     if not topup["airtmPayinId"]:
-        raise BusinessRuleViolation("the top-up has no Airtm payin yet", code="INVALID_STATE")
+        raise InvalidState("the top-up has no Airtm payin yet")
     result = _post(f"/airtm/payins/{topup['airtmPayinId']}/complete", {"outcome": outcome})
     _refused(result, "the payin")
     return {"topupId": topup_id, "airtmPayinId": topup["airtmPayinId"], "outcome": outcome,
@@ -97,7 +100,7 @@ def complete_withdrawal(withdrawal_id: str, outcome: str) -> dict[str, Any]:
     _control_url()
     withdrawal = get_withdrawal(withdrawal_id)
     if not withdrawal["airtmPayoutId"]:
-        raise BusinessRuleViolation("the withdrawal has no Airtm payout", code="INVALID_STATE")
+        raise InvalidState("the withdrawal has no Airtm payout")
     result = _post(f"/airtm/payouts/{withdrawal['airtmPayoutId']}/complete", {"outcome": outcome})
     _refused(result, "the payout")
     return {"withdrawalId": withdrawal_id, "airtmPayoutId": withdrawal["airtmPayoutId"], "outcome": outcome,
@@ -126,8 +129,7 @@ def stellar_account(address: str) -> dict[str, Any]:
 
 def _refused(result: dict[str, Any], what: str) -> None:
     if result["status"] == 409:
-        raise BusinessRuleViolation(f"{what} is not in a state for this", code="INVALID_STATE",
-                                    details={"providerResponse": result["body"]})
+        raise InvalidState(f"{what} is not in a state for this", details={"providerResponse": result["body"]})
     if result["status"] >= 300:
         raise ProviderError(f"the sandbox refused: {what}", code="SANDBOX_UNAVAILABLE",
                             details={"providerResponse": result["body"]})

@@ -15,6 +15,7 @@ import httpx
 
 from offerhub.config import StellarSettings, settings
 from offerhub.core.errors import ProviderError, ProviderTimeout
+from offerhub.observability import traced
 
 USDC = "USDC"
 BASE_FEE = 100
@@ -161,6 +162,10 @@ class Horizon:
         return self._call(lambda: self.server.submit_transaction(xdr, skip_memo_required_check=True))
 
     def _friendbot(self, public_key: str) -> None:
+        with traced("friendbot", provider=True):
+            self._fund(public_key)
+
+    def _fund(self, public_key: str) -> None:
         try:
             response = self._http.get(str(self.net.friendbot_url), params={"addr": public_key})
         except httpx.TimeoutException as exc:
@@ -173,9 +178,15 @@ class Horizon:
 
     @staticmethod
     def _call(fn: Any) -> Any:
-        """stellar-sdk exceptions → our 502/504 errors (NotFoundError passes through to the caller)."""
+        """stellar-sdk exceptions → our 502/504 errors (NotFoundError passes through to the caller). One
+        `## horizon` subsegment per call; a mapped failure counts as a ProviderError."""
         from stellar_sdk import exceptions as sx
 
+        with traced("horizon", provider=True):
+            return Horizon._mapped(fn, sx)
+
+    @staticmethod
+    def _mapped(fn: Any, sx: Any) -> Any:
         try:
             return fn()
         except sx.NotFoundError:

@@ -37,7 +37,7 @@ from offerhub.events import catalogue
 from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
 from offerhub.modes import AIRTM, require
-from offerhub.observability import logger
+from offerhub.observability import DEPOSITS_CREDITED, logger
 from offerhub.topups import states, store
 from offerhub.users import store as user_store
 
@@ -216,6 +216,7 @@ def _enter(uow: UnitOfWork, row: dict[str, Any], target: str, fields: dict[str, 
         change = ledger.credit(uow, user_id, net, source=AIRTM_EXTERNAL, description=f"top-up {topup_id}",
                                reference=topup_id)
         fields["ledger_transaction_id"] = change.transaction_id
+        uow.count(DEPOSITS_CREDITED)
         data.update(netAmount=format_amount(net), fee=format_amount(fields.get("fee", row["fee"]) or Decimal("0.00")),
                     newAvailableBalance=format_amount(change.after.available))
     elif target == states.AWAITING:

@@ -19,6 +19,7 @@ import httpx
 from offerhub.adapters.http_retry import RetryPolicy
 from offerhub.config import settings
 from offerhub.core.errors import ProviderError, ProviderTimeout
+from offerhub.observability import traced
 from offerhub.trustless import wire
 
 ESCROW_TYPE = "single-release"
@@ -73,11 +74,12 @@ class TrustlessWork:
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None,
                  params: dict[str, str] | None = None) -> Any:
         content = wire.dumps(body) if body is not None else None
-        try:
-            response = self._retry.send(self._http, method, path, content=content, params=params)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, path) from exc
-        return self._parse(response, path)
+        with traced("trustless_work", provider=True):
+            try:
+                response = self._retry.send(self._http, method, path, content=content, params=params)
+            except httpx.HTTPError as exc:
+                raise self._transport_error(exc, path) from exc
+            return self._parse(response, path)
 
     @staticmethod
     def _transport_error(exc: httpx.HTTPError, path: str) -> ProviderError | ProviderTimeout:

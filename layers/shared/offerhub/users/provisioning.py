@@ -1,6 +1,7 @@
 """The hook where a payment mode attaches its rail account to a new user.
 
-crypto mode creates an invisible Stellar wallet (KMS-sealed secret); airtm mode links the user's Airtm
+crypto mode creates an invisible Stellar wallet (KMS-sealed secret) and queues its activation on chain
+(wallets/activation.py: sign-up never waits for the chain); airtm mode links the user's Airtm
 account when an email is given. It runs after the user row is committed, so a slow or failing rail never loses
 the user; it must be idempotent because a retried POST /users calls it again for the existing user.
 """

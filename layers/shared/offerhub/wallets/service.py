@@ -1,140 +1,110 @@
 """Wallet use cases: create (sealed secret), activate on chain, read, sign.
 
-The secret is generated here, sealed at once, and opened only to sign a transaction; it never reaches
-a log, an audit row, an event or a response.
+A user's wallet is created with the user (POST /users) and activated on chain by a queue worker afterwards
+(wallets/activation.py): sign-up never waits for the chain. Operations that sign with a user's wallet get it
+through `user_signer`, which answers 409 WALLET_NOT_ACTIVE (Retry-After) while the activation is pending. The
+secret is opened only to sign (wallets/sealing.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from offerhub import modes
-from offerhub.adapters.aws.kms import KmsEnvelope
+from offerhub.adapters.postgres.engine import get_engine
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
 from offerhub.audit.service import record
 from offerhub.config import settings
 from offerhub.core.clock import iso
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import NotFound, ProviderError, ProviderTimeout, ServiceUnavailable
-from offerhub.core.ids import looks_like, new_id
+from offerhub.core.errors import NotFound
+from offerhub.core.ids import looks_like
 from offerhub.deposits import store as deposit_store
 from offerhub.events import catalogue
-from offerhub.observability import logger
 from offerhub.stellar.horizon import USDC, horizon
 from offerhub.users import store as user_store
-from offerhub.wallets import store
+from offerhub.wallets import activation, store
+from offerhub.wallets.sealing import Signer, new_wallet, open_signer
+
+__all__ = ["Signer"]  # escrow/steps and the rails name the signer type from here
 
 MONITOR_CURSOR = "stellar-payments"
-
-
-def _sealer() -> KmsEnvelope:
-    key_id = settings().wallet_kms_key_id
-    if not key_id:
-        raise ServiceUnavailable("wallet encryption is not configured (WALLET_KMS_KEY_ID)",
-                                 code="WALLET_ENCRYPTION_UNAVAILABLE")
-    return KmsEnvelope(key_id)
-
-
-def _context(wallet_id: str, owner: str) -> dict[str, str]:
-    return {"walletId": wallet_id, "owner": owner}
-
-
-@dataclass(frozen=True)
-class Signer:
-    """A wallet able to sign: its public key, and its secret for the time of one operation."""
-
-    wallet_id: str
-    public_key: str
-    secret: str = ""
-
-    def __repr__(self) -> str:  # the secret must never reach a log line
-        return f"Signer({self.wallet_id}, {self.public_key})"
-
-
-def _new_wallet(kind: str, user_id: str | None) -> tuple[dict[str, Any], str]:
-    """A wallet row with its secret sealed, and the secret itself (kept only to activate the wallet)."""
-    from stellar_sdk import Keypair
-
-    keypair = Keypair.random()
-    wallet_id = new_id("wal")
-    wrapped, sealed = _sealer().seal(keypair.secret.encode(), _context(wallet_id, user_id or "platform"))
-    return {"id": wallet_id, "user_id": user_id, "kind": kind, "public_key": keypair.public_key,
-            "sealed_secret": sealed, "sealed_key": wrapped}, keypair.secret
-
-
-def _open(row: dict[str, Any]) -> Signer:
-    secret = _sealer().open(bytes(row["sealed_key"]), bytes(row["sealed_secret"]),
-                            _context(row["id"], row["user_id"] or "platform"))
-    return Signer(row["id"], row["public_key"], secret.decode())
-
-
-def _activate(ctx: RequestContext, row: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
-    if row["status"] == "READY":
-        return row
-    horizon().activate(secret or _open(row).secret)
-    with transaction(ctx) as uow:
-        store.mark_ready(uow.conn, row["id"])
-        data = {"walletId": row["id"], "userId": row["user_id"], "publicKey": row["public_key"]}
-        uow.emit(catalogue.WALLET_READY, "Wallet", row["id"], data)
-        record(uow, catalogue.WALLET_READY, "Wallet", row["id"], before={"status": "CREATED"},
-               after={**data, "status": "READY"})
-    return {**row, "status": "READY"}
+_cursor_set_in: set[str] = set()  # databases whose monitor cursor exists (never removed): asked once per container
 
 
 def _ensure_monitor_cursor(ctx: RequestContext) -> None:
     """The deposit monitor scans from a point before the first wallet existed: set it once, before any
     wallet is created, so no deposit to any wallet can fall before it."""
+    database = str(get_engine().url)
+    if database in _cursor_set_in:
+        return
     with read_only() as conn:
-        if deposit_store.cursor_exists(conn, MONITOR_CURSOR):
-            return
-    cursor = horizon().latest_cursor()
-    with transaction(ctx) as uow:
-        deposit_store.init_cursor(uow.conn, MONITOR_CURSOR, cursor)
+        exists = deposit_store.cursor_exists(conn, MONITOR_CURSOR)
+    if not exists:
+        cursor = horizon().latest_cursor()
+        with transaction(ctx) as uow:
+            deposit_store.init_cursor(uow.conn, MONITOR_CURSOR, cursor)
+    _cursor_set_in.add(database)
 
 
 def provision_user_wallet(ctx: RequestContext, user_id: str) -> dict[str, Any]:
-    """Create the user's wallet if missing, then activate it. Safe to call again after any failure."""
+    """The user's wallet, created if missing (sealed, CREATED); a wallet not ACTIVE yet gets its activation
+    queued (again: the activator treats a duplicate as a no-op). Nothing here touches the chain but, once per
+    database, the monitor cursor's read. Safe to call again after any failure."""
     with read_only() as conn:
         row = store.of_user(conn, user_id)
-    secret = None
     if row is None:
         _ensure_monitor_cursor(ctx)
-        new, secret = _new_wallet("USER", user_id)
+        new, _ = new_wallet("USER", user_id)
         with transaction(ctx) as uow:
             row = store.insert_if_new(uow.conn, new)
             if row is None:  # a concurrent request created it first: use theirs
-                row, secret = store.of_user(uow.conn, user_id), None
+                row = store.of_user(uow.conn, user_id)
             else:
                 public = {"walletId": row["id"], "userId": user_id, "publicKey": row["public_key"]}
                 uow.emit(catalogue.WALLET_CREATED, "Wallet", row["id"], public)
                 record(uow, catalogue.WALLET_CREATED, "Wallet", row["id"], after=public)
     assert row is not None
-    return _activate(ctx, row, secret)
+    if row["status"] != store.ACTIVE:
+        activation.request(ctx, row)
+    return row
 
 
 def platform_signer(ctx: RequestContext) -> Signer:
-    """The platform wallet (dispute resolver, fee receiver), created and activated once."""
+    """The platform wallet (dispute resolver, fee receiver), created and activated once, inline: it is needed by
+    the first escrow, never by a sign-up."""
     with read_only() as conn:
         row = store.platform(conn)
     if row is None:
         _ensure_monitor_cursor(ctx)
         with transaction(ctx) as uow:
-            row = store.insert_if_new(uow.conn, _new_wallet("PLATFORM", None)[0]) or store.platform(uow.conn)
+            row = store.insert_if_new(uow.conn, new_wallet("PLATFORM", None)[0]) or store.platform(uow.conn)
             assert row is not None
             record(uow, catalogue.WALLET_CREATED, "Wallet", row["id"],
                    after={"walletId": row["id"], "kind": "PLATFORM", "publicKey": row["public_key"]})
-    row = _activate(ctx, row)
-    return _open(row)
+    row = activation.activate(ctx, row)
+    return open_signer(row)
+
+
+def active_wallet(ctx: RequestContext, user_id: str) -> dict[str, Any]:
+    """The user's ACTIVE wallet row; else 409 WALLET_NOT_ACTIVE with Retry-After, once the wallet exists (created
+    now if it was missing) and its activation is queued."""
+    with read_only() as conn:
+        row = store.of_user(conn, user_id)
+    if row is None:
+        row = provision_user_wallet(ctx, user_id)
+    return activation.require_active(ctx, row)
 
 
 def user_signer(ctx: RequestContext, user_id: str) -> Signer:
-    with read_only() as conn:
-        row = store.of_user(conn, user_id)
-    if row is None or row["status"] != "READY":
-        row = provision_user_wallet(ctx, user_id)
-    return _open(row)
+    return open_signer(active_wallet(ctx, user_id))
+
+
+def active_wallet_usdc(ctx: RequestContext, user_id: str) -> Decimal | None:
+    """The USDC in the user's wallet on chain, the wallet being ACTIVE (409 WALLET_NOT_ACTIVE otherwise): what an
+    operation that will move the money checks before it commits to anything."""
+    return horizon().balances(active_wallet(ctx, user_id)["public_key"])["usdc"]
 
 
 def wallet_row(user_id: str) -> dict[str, Any]:
@@ -159,6 +129,7 @@ def get_wallet(user_id: str) -> dict[str, Any]:
         "provider": "STELLAR",
         "network": settings().stellar.network,
         "status": row["status"],
+        "ready": row["status"] == store.ACTIVE,  # the address trusts USDC: a deposit can land
         "balance": {k: (None if v is None else f"{v:.7f}") for k, v in balances.items()},
         "createdAt": iso(row["created_at"]),
     }
@@ -173,7 +144,8 @@ def deposit_instructions(user_id: str) -> dict[str, Any]:
         "address": row["public_key"],
         "asset": {"code": USDC, "issuer": net.usdc_issuer},
         "network": net.network,
-        "ready": row["status"] == "READY",
+        "status": row["status"],
+        "ready": row["status"] == store.ACTIVE,
         "instructions": f"Send {USDC} (issuer {net.usdc_issuer}) on Stellar {net.network} to this address. "
                         "Amounts are credited in whole cents once the payment is seen on chain.",
     }
@@ -213,15 +185,12 @@ def chain_usdc(user_id: str) -> Decimal | None:
 
 
 class CryptoWalletProvisioner:
-    """users/provisioning hook: every new user gets a wallet. A rail outage does not fail the user
-    creation; the wallet stays CREATED and the next call (a retried POST /users, or first use) activates it."""
+    """users/provisioning hook: every new user gets a wallet, sealed and CREATED, its activation queued; a
+    retried POST /users queues it again while it is not ACTIVE. Nothing waits for the chain."""
 
     def __init__(self, ctx: RequestContext):
         self.ctx = ctx
 
     def provision(self, user: dict[str, Any]) -> bool:
-        try:
-            provision_user_wallet(self.ctx, user["id"])
-        except (ProviderError, ProviderTimeout) as exc:
-            logger.warning("wallet activation deferred", extra={"userId": user["id"], "code": exc.code})
+        provision_user_wallet(self.ctx, user["id"])
         return False  # the wallet is not part of the user view

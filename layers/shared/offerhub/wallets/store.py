@@ -12,16 +12,24 @@ from offerhub.adapters.postgres.schema import wallets
 from offerhub.core.clock import utcnow
 from offerhub.stellar.amounts import cents_and_dust
 
+# A wallet's status: CREATED (sealed, its address known, nothing on chain yet) → ACTIVE (funded, trusting USDC).
+CREATED, ACTIVE = "CREATED", "ACTIVE"
+
 
 def insert_if_new(conn: Connection, row: dict[str, Any]) -> dict[str, Any] | None:
     """The new row, or None when this user (or the platform) already has a wallet."""
     now = utcnow()
     target = ["user_id"] if row["kind"] == "USER" else None
-    stmt = pg_insert(wallets).values(**row, status="CREATED", created_at=now, updated_at=now)
+    stmt = pg_insert(wallets).values(**row, status=CREATED, created_at=now, updated_at=now)
     stmt = (stmt.on_conflict_do_nothing(index_elements=target) if target
             else stmt.on_conflict_do_nothing(index_elements=["kind"], index_where=wallets.c.kind == "PLATFORM"))
     found = conn.execute(stmt.returning(wallets)).mappings().first()
     return dict(found) if found else None
+
+
+def get(conn: Connection, wallet_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(wallets).where(wallets.c.id == wallet_id)).mappings().first()
+    return dict(row) if row else None
 
 
 def of_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
@@ -55,8 +63,9 @@ def user_ids_after(conn: Connection, wallet_id: str, limit: int) -> list[tuple[s
 
 def claim_for_scan(conn: Connection, batch: int) -> list[dict[str, Any]]:
     """The next batch of user wallets to scan, least recently scanned first, stamped so that the next
-    run (or an overlapping one: SKIP LOCKED) takes the following batch."""
-    due = (select(wallets.c.id).where(wallets.c.kind == "USER", wallets.c.status == "READY")
+    run (or an overlapping one: SKIP LOCKED) takes the following batch. Only ACTIVE wallets: a wallet's scan
+    starts at its first operation, so a payment that landed before its status flipped is read then."""
+    due = (select(wallets.c.id).where(wallets.c.kind == "USER", wallets.c.status == ACTIVE)
            .order_by(wallets.c.scanned_at.asc().nulls_first(), wallets.c.id).limit(batch)
            .with_for_update(skip_locked=True).scalar_subquery())
     rows = conn.execute(update(wallets).where(wallets.c.id.in_(due)).values(scanned_at=utcnow())
@@ -95,5 +104,8 @@ def carry_dust(conn: Connection, owner: str | None, stroops: int) -> Decimal:
     return cents
 
 
-def mark_ready(conn: Connection, wallet_id: str) -> None:
-    conn.execute(update(wallets).where(wallets.c.id == wallet_id).values(status="READY", updated_at=utcnow()))
+def mark_active(conn: Connection, wallet_id: str) -> bool:
+    """CREATED → ACTIVE; False when it was ACTIVE already (a concurrent activation flipped it first)."""
+    result = conn.execute(update(wallets).where(wallets.c.id == wallet_id, wallets.c.status == CREATED)
+                          .values(status=ACTIVE, updated_at=utcnow()))
+    return result.rowcount == 1

@@ -19,6 +19,7 @@ from offerhub.deposits import store as cursors
 from offerhub.ledger import service as ledger
 from offerhub.ledger import store as ledger_store
 from offerhub.ledger.accounts import platform_fees
+from offerhub.observability import RECONCILIATION_DISCREPANCIES
 from offerhub.stellar.horizon import horizon
 from offerhub.wallets import store as wallet_store
 from offerhub.wallets.service import chain_usdc
@@ -68,6 +69,7 @@ def check_next_batch(ctx: RequestContext, batch: int = CHECK_BATCH) -> dict[str,
             flagged.append(user_id)
             with transaction(ctx) as uow:
                 record(uow, "balance.discrepancy", "Balance", user_id, after=result)
+                uow.count(RECONCILIATION_DISCREPANCIES)
     return {"checked": len(users), "flagged": flagged}
 
 
@@ -86,6 +88,7 @@ def check_platform(ctx: RequestContext) -> dict[str, Any]:
     if difference:
         with transaction(ctx) as uow:
             record(uow, "balance.discrepancy", "PlatformFees", wallet["id"], after=result)
+            uow.count(RECONCILIATION_DISCREPANCIES)
     return {"checked": True, **result}
 
 

@@ -26,6 +26,7 @@ from offerhub.core.pagination import Page, PageRequest
 from offerhub.events import catalogue
 from offerhub.ledger import accounts
 from offerhub.ledger import service as ledger
+from offerhub.observability import PAYOUTS_COMPLETED
 from offerhub.users import store as user_store
 from offerhub.withdrawals import states, store
 from offerhub.withdrawals.port import RailState
@@ -173,6 +174,7 @@ def _enter(uow: UnitOfWork, row: dict[str, Any], target: str, fields: dict[str, 
                                               (EXTERNAL_ACCOUNTS[row["destination_type"]], row["amount"])],
                     description=f"withdrawal {row['id']} paid out", reference=row["id"])
         fields["completed_at"] = utcnow()
+        uow.count(PAYOUTS_COMPLETED)
     elif target in (states.FAILED, states.CANCELED):
         ledger.credit(uow, row["user_id"], row["amount"], source=_pending(row),
                       description=f"withdrawal {row['id']} {target.removeprefix('WITHDRAWAL_').lower()}",

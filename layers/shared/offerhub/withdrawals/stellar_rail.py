@@ -25,6 +25,7 @@ from offerhub.core.context import RequestContext
 from offerhub.core.errors import ProviderError, ProviderTimeout
 from offerhub.stellar import envelopes
 from offerhub.stellar.horizon import Horizon, horizon, requires_memo
+from offerhub.wallets.activation import require_active
 from offerhub.wallets.service import user_signer, wallet_row
 from offerhub.withdrawals import states, store
 from offerhub.withdrawals.port import Destination, DestinationInvalid, RailState
@@ -62,7 +63,7 @@ class StellarPayments:
         if not StrKey.is_valid_ed25519_public_key(ref):
             raise _invalid("MALFORMED", ref, "destinationRef is not a valid Stellar account address (G…)")
         memo_type, memo_text = _memo(ref, memo)
-        wallet = wallet_row(user["id"])  # 404 WALLET_NOT_FOUND
+        wallet = require_active(ctx, wallet_row(user["id"]))  # 404 WALLET_NOT_FOUND, 409 WALLET_NOT_ACTIVE
         if ref == wallet["public_key"]:
             raise _invalid("OWN_WALLET", ref, "the destination is the user's own wallet")
         h = horizon()

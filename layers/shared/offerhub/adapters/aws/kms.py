@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from offerhub.core.errors import ServiceUnavailable
-from offerhub.observability import logger
+from offerhub.observability import logger, traced
 
 NONCE_BYTES = 12
 
@@ -75,7 +75,8 @@ def _kms_failures() -> Iterator[None]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        yield
+        with traced("kms"):
+            yield
     except (ClientError, BotoCoreError, SealedSecretRefused) as exc:
         logger.error("wallet key operation failed", extra={"error": type(exc).__name__})
         raise ServiceUnavailable("the wallet key is unavailable; retry later", code="WALLET_KEY_UNAVAILABLE") from exc

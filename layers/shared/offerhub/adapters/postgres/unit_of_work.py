@@ -8,12 +8,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from offerhub.adapters.postgres.engine import credentials_refused, get_engine, renew_engine
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import ServiceUnavailable
+from offerhub.observability import count, traced
 
 
 @dataclass
@@ -29,27 +31,57 @@ class UnitOfWork:
     conn: Connection
     ctx: RequestContext
     events: list[PendingEvent] = field(default_factory=list)
+    counts: list[tuple[str, float]] = field(default_factory=list)
 
     def emit(self, type: str, aggregate_type: str, aggregate_id: str, data: dict[str, Any]) -> None:
         """Queue a domain event; it is appended to the event log just before commit."""
         self.events.append(PendingEvent(type, aggregate_type, aggregate_id, data))
+
+    def count(self, metric: str, value: float = 1) -> None:
+        """Count a metric (offerhub.observability.METRICS) once this transaction commits: a rolled-back credit
+        is not counted, and its retry counts once."""
+        self.counts.append((metric, value))
 
 
 @contextmanager
 def transaction(ctx: RequestContext) -> Iterator[UnitOfWork]:
     from offerhub.events.store import append_events
 
-    with _database_reachable(), _connect() as conn, conn.begin():
+    with traced("postgres"), _database_reachable(), _connect() as conn, conn.begin():
         uow = UnitOfWork(conn=conn, ctx=ctx)
         yield uow
         if uow.events:
             append_events(conn, uow.events, ctx.request_id)
+    for metric, value in uow.counts:  # committed
+        count(metric, value)
 
 
 @contextmanager
 def read_only() -> Iterator[Connection]:
-    with _database_reachable(), _connect() as conn:
+    with traced("postgres"), _database_reachable(), _connect() as conn:
         yield conn
+
+
+@contextmanager
+def one_statement() -> Iterator[Connection]:
+    """A connection in autocommit, for a read (or a self-contained write) that is a single statement: the statement
+    is its own transaction, with no BEGIN and ROLLBACK round trips around it (read_only() costs three, the
+    statement included). Under READ COMMITTED a statement sees the same snapshot either way."""
+    with read_only() as conn:
+        raw = conn.connection.dbapi_connection
+        if raw is None:
+            yield conn
+            return
+        if raw.info.transaction_status != TransactionStatus.IDLE:
+            raw.rollback()  # the pool's ping after an idle spell (adapters.postgres.engine) left one open
+        # psycopg's own switch, not execution_options(isolation_level=...): that one costs SQLAlchemy more CPU than
+        # the round trips it saves. Switched back before the connection returns to the pool.
+        raw.autocommit = True
+        try:
+            yield conn
+        finally:
+            if not raw.closed:
+                raw.autocommit = False
 
 
 def _connect() -> Connection:

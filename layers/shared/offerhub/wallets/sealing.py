@@ -1,0 +1,54 @@
+"""A wallet's keys: generated here, the secret sealed at once (KMS envelope, the encryption context bound to the
+wallet and its owner) and opened only to sign. The secret never reaches a log, an audit row, an event or a
+response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from offerhub.adapters.aws.kms import KmsEnvelope
+from offerhub.config import settings
+from offerhub.core.errors import ServiceUnavailable
+from offerhub.core.ids import new_id
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A wallet able to sign: its public key, and its secret for the time of one operation."""
+
+    wallet_id: str
+    public_key: str
+    secret: str = ""
+
+    def __repr__(self) -> str:  # the secret must never reach a log line
+        return f"Signer({self.wallet_id}, {self.public_key})"
+
+
+def _sealer() -> KmsEnvelope:
+    key_id = settings().wallet_kms_key_id
+    if not key_id:
+        raise ServiceUnavailable("wallet encryption is not configured (WALLET_KMS_KEY_ID)",
+                                 code="WALLET_ENCRYPTION_UNAVAILABLE")
+    return KmsEnvelope(key_id)
+
+
+def _context(wallet_id: str, owner: str) -> dict[str, str]:
+    return {"walletId": wallet_id, "owner": owner}
+
+
+def new_wallet(kind: str, user_id: str | None) -> tuple[dict[str, Any], str]:
+    """A wallet row with its secret sealed, and the secret itself (kept only to activate the wallet)."""
+    from stellar_sdk import Keypair
+
+    keypair = Keypair.random()
+    wallet_id = new_id("wal")
+    wrapped, sealed = _sealer().seal(keypair.secret.encode(), _context(wallet_id, user_id or "platform"))
+    return {"id": wallet_id, "user_id": user_id, "kind": kind, "public_key": keypair.public_key,
+            "sealed_secret": sealed, "sealed_key": wrapped}, keypair.secret
+
+
+def open_signer(row: dict[str, Any]) -> Signer:
+    secret = _sealer().open(bytes(row["sealed_key"]), bytes(row["sealed_secret"]),
+                            _context(row["id"], row["user_id"] or "platform"))
+    return Signer(row["id"], row["public_key"], secret.decode())

@@ -1,0 +1,172 @@
+"""Sign-up off the critical path (issue 11.3): POST /users creates the wallet (CREATED) and queues its activation;
+the wallet activator (SQS) makes it ACTIVE, retried on failure, a duplicate a no-op; a deposit that lands before
+the status flip is credited once; operations that need the wallet answer 409 WALLET_NOT_ACTIVE meanwhile."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import RAILS
+from tests.crypto.conftest import run_monitor
+from tests.lambda_client import activation_deferred, call, drain_wallet_activations
+
+
+def _sign_up(key: str) -> dict[str, Any]:
+    """A user whose wallet's activation is still queued."""
+    with activation_deferred():
+        created = call("POST", "/api/v1/users", key=key, body={"externalUserId": "ext-" + secrets.token_hex(6)})
+    assert created.status == 201, created.body
+    return created.data
+
+
+def _wallet(key: str, user_id: str) -> dict[str, Any]:
+    wallet = call("GET", f"/api/v1/users/{user_id}/wallet", key=key)
+    assert wallet.status == 200, wallet.body
+    return wallet.data
+
+
+def _events(wallet_id: str, event_type: str) -> int:
+    from offerhub.adapters.postgres.engine import get_engine
+
+    with get_engine().connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM events WHERE aggregate_id = :w AND type = :t"),
+                            {"w": wallet_id, "t": event_type}).scalar_one()
+
+
+def _arm(key: str, target: str, count: int = 1) -> None:
+    armed = call("POST", "/api/v1/test-helpers/faults", key=key, body={"target": target, "mode": "error",
+                                                                       "count": count})
+    assert armed.status == 200, armed.body
+
+
+def test_sign_up_returns_with_a_created_wallet_and_no_chain_transaction(key):
+    ledger_before = RAILS.chain.ledger_sequence()
+    user = _sign_up(key)
+    wallet = _wallet(key, user["id"])
+    assert wallet["status"] == "CREATED" and wallet["ready"] is False
+    assert wallet["balance"] == {"usdc": None, "xlm": None}  # the account does not exist on chain yet
+    deposit = call("GET", f"/api/v1/users/{user['id']}/wallet/deposit", key=key).data
+    assert deposit["address"] == wallet["publicKey"] and deposit["ready"] is False and deposit["status"] == "CREATED"
+    assert RAILS.chain.ledger_sequence() == ledger_before  # no friendbot, no trustline: nothing hit the chain
+    assert RAILS.chain.account(wallet["publicKey"]) is None
+    assert _events(wallet["id"], "wallet.created") == 1 and _events(wallet["id"], "wallet.activated") == 0
+
+    assert drain_wallet_activations() == [{"received": 1, "failed": 0, "deleted": 1}]
+    wallet = _wallet(key, user["id"])
+    assert wallet["status"] == "ACTIVE" and wallet["ready"] is True
+    # friendbot funded 10,000 XLM; the trustline transaction paid the 100-stroop fee
+    assert wallet["balance"] == {"usdc": "0.0000000", "xlm": "9999.9999900"}
+    assert _events(wallet["id"], "wallet.activated") == 1
+    assert call("GET", f"/api/v1/users/{user['id']}/wallet/deposit", key=key).data["ready"] is True
+
+
+def test_a_failing_activation_is_retried_and_then_succeeds(key):
+    user = _sign_up(key)
+    _arm(key, "horizon-submit")  # the trustline transaction fails once (Horizon answers 500)
+    batches = drain_wallet_activations()
+    assert batches == [{"received": 1, "failed": 1, "deleted": 0}, {"received": 1, "failed": 0, "deleted": 1}]
+    wallet = _wallet(key, user["id"])
+    # The retry resumed: funded once (friendbot was not asked again), one trustline transaction's fee.
+    assert wallet["status"] == "ACTIVE" and wallet["balance"] == {"usdc": "0.0000000", "xlm": "9999.9999900"}
+    assert _events(wallet["id"], "wallet.activated") == 1
+
+
+def test_a_duplicate_activation_message_is_a_no_op(new_user, key):
+    from offerhub.adapters.aws.queue import enqueue_wallet_activation
+
+    user = new_user()  # activated by its own message
+    wallet = _wallet(key, user["id"])
+    assert wallet["status"] == "ACTIVE"
+    ledger_before = RAILS.chain.ledger_sequence()
+    enqueue_wallet_activation({"walletId": wallet["id"]})
+    enqueue_wallet_activation({"walletId": wallet["id"]})
+    assert drain_wallet_activations() == [{"received": 2, "failed": 0, "deleted": 2}]
+    assert RAILS.chain.ledger_sequence() == ledger_before
+    assert _events(wallet["id"], "wallet.activated") == 1
+    assert _wallet(key, user["id"])["balance"] == wallet["balance"]
+
+
+@pytest.mark.parametrize("scan_mode", ["network", "wallets"])
+def test_a_deposit_arriving_before_the_status_flip_is_credited_once(key, monkeypatch, scan_mode):
+    """The trustline exists, the DB flip failed (a crash, a database error): a payment lands in that window.
+    The network scan credits it at once (it credits any of our wallets); the per-wallet scan takes ACTIVE wallets
+    only and reads the wallet's history from its first operation after the flip. Either way: once."""
+    from offerhub.core.context import RequestContext
+    from offerhub.deposits.monitor import scan
+    from offerhub.wallets import store
+
+    def flip_fails(*_: Any) -> bool:
+        raise RuntimeError("database went away before the status flip")
+
+    user = _sign_up(key)
+    monkeypatch.setattr(store, "mark_active", flip_fails)
+    assert drain_wallet_activations(max_batches=1) == [{"received": 1, "failed": 1, "deleted": 0}]
+    wallet = _wallet(key, user["id"])
+    assert wallet["status"] == "CREATED" and wallet["balance"]["usdc"] == "0.0000000"  # the trustline exists
+    assert RAILS.mint(wallet["publicKey"], "7.25")["status"] == 200
+
+    ctx = RequestContext(request_id="t")
+    first = scan(ctx, mode=scan_mode)
+    balance = call("GET", f"/api/v1/balance/{user['id']}", key=key).data
+    assert balance["available"] == ("7.25" if scan_mode == "network" else "0.00"), first.to_dict()
+
+    monkeypatch.undo()
+    assert drain_wallet_activations() == [{"received": 1, "failed": 0, "deleted": 1}]  # the retry flips it
+    assert _wallet(key, user["id"])["status"] == "ACTIVE"
+    for _ in range(2):
+        scan(ctx, mode=scan_mode)
+        run_monitor()  # the configured mode too: the two never credit the same operation twice
+    assert call("GET", f"/api/v1/balance/{user['id']}", key=key).data["available"] == "7.25"
+    from offerhub.adapters.postgres.engine import get_engine
+
+    with get_engine().connect() as conn:
+        credited = conn.execute(text("SELECT amount FROM stellar_deposits WHERE wallet_id = :w"),
+                                {"w": wallet["id"]}).scalars().all()
+    assert credited == [Decimal("7.25")]
+    assert call("POST", f"/api/v1/balance/{user['id']}/sync", key=key).data["inSync"] is True
+
+
+def test_operations_that_need_the_wallet_answer_409_until_it_is_active(new_user, key):
+    seller = new_user()
+    buyer = _sign_up(key)  # after the seller: a sign-up through `call` runs the activator on the whole queue
+    order = call("POST", "/api/v1/orders", key=key, body={"buyerId": buyer["id"], "sellerId": seller["id"],
+                                                          "amount": "5.00", "title": "early bird"})
+    assert order.status == 201, order.body
+    with activation_deferred():
+        refused = call("POST", f"/api/v1/orders/{order.data['id']}/reserve", key=key)
+        assert refused.status == 409 and refused.error_code == "WALLET_NOT_ACTIVE", refused.body
+        assert refused.headers["retry-after"] == "5"
+        assert refused.body["error"]["details"] == {"userId": buyer["id"], "walletId": _wallet(key, buyer["id"])["id"],
+                                                    "status": "CREATED"}
+        upstream = call("POST", f"/api/v1/users/{buyer['id']}/balance/reserve", key=key,
+                        body={"amount": "5.00", "orderId": order.data["id"]})
+        assert upstream.status == 409 and upstream.error_code == "WALLET_NOT_ACTIVE", upstream.body
+        destination = call("POST", "/api/v1/test-helpers/stellar-accounts", key=key, body={"trustUsdc": True})
+        withdrawal = call("POST", "/api/v1/withdrawals", key=key, body={
+            "userId": buyer["id"], "amount": "1.00", "destinationType": "crypto",
+            "destinationRef": destination.data["address"]})
+        assert withdrawal.status == 409 and withdrawal.error_code == "WALLET_NOT_ACTIVE", withdrawal.body
+    assert call("GET", f"/api/v1/orders/{order.data['id']}", key=key).data["status"] == "ORDER_CREATED"
+    # The refusals queued the activation again (a duplicate for the worker): a retry after it succeeds.
+    drain_wallet_activations()
+    assert call("POST", "/api/v1/test-helpers/deposits", key=key,
+                body={"userId": buyer["id"], "amount": "5.00"}).status == 201
+    run_monitor()
+    reserved = call("POST", f"/api/v1/orders/{order.data['id']}/reserve", key=key)
+    assert reserved.status == 200 and reserved.data["status"] == "FUNDS_RESERVED", reserved.body
+
+
+def test_the_activator_acknowledges_an_unknown_wallet_and_reports_a_malformed_record(db):
+    import json
+
+    from local.functions import LambdaContext
+    from tests.lambda_client import EVENTS_DIR, load_function
+
+    event = json.loads((EVENTS_DIR / "wallet_activator_sqs.json").read_text())
+    result = load_function("wallet_activator").handler(event, LambdaContext(function_name="wallet_activator"))
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
