@@ -20,13 +20,9 @@ import http.client
 import itertools
 import json
 import os
-import queue
 import secrets
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from local.launcher import StackProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "2000"))
@@ -49,54 +47,23 @@ GOALS = {"health": {"cpu": 1.2, "rps8": 1200}, "balance": {"cpu": 2.0, "rps8": 7
 SCALING_GOAL = 1.7
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def percentile(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-class LocalStack:
-    """`python -m local.stack` on a free port with a throwaway data dir; stopped with SIGTERM."""
+class LocalStack(StackProcess):
+    """`python -m local.stack` on a free port with a throwaway data dir (local/launcher.py); stopped with SIGTERM."""
 
     def __init__(self, master: str, env: dict[str, str] | None = None):
         self.data_dir = Path(tempfile.mkdtemp(prefix="offerhub-bench-http-"))
-        self.port = _free_port()
         full = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("AWS_ENDPOINT_URL")}
-        full.update({"PORT": str(self.port), "MOTO_PORT": str(_free_port()), "OFFERHUB_DATA_DIR": str(self.data_dir),
-                     "OFFERHUB_MASTER_KEY": master, "PAYMENT_PROVIDER": "crypto", "PYTHONUNBUFFERED": "1",
+        full.update({"PORT": "", "MOTO_PORT": "", "OFFERHUB_DATA_DIR": str(self.data_dir),
+                     "OFFERHUB_MASTER_KEY": master, "PAYMENT_PROVIDER": "crypto",
                      "RATE_LIMIT_PER_KEY": "100000000", "RATE_LIMIT_CREATE_PER_KEY": "100000000",
                      "RATE_LIMIT_PER_IP": "100000000", **(env or {})})
-        self.process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=full,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.output: list[str] = []
-        lines: queue.Queue[str] = queue.Queue()
-
-        def pump() -> None:
-            assert self.process.stdout
-            for line in self.process.stdout:
-                self.output.append(line)
-                lines.put(line)
-                if os.environ.get("BENCH_HTTP_ECHO"):  # the stack's own output, for a look when a cell fails
-                    print("  | " + line, end="", flush=True)
-
-        threading.Thread(target=pump, daemon=True).start()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=1)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            if line.startswith("READY "):
-                return
-        self.stop()
-        raise RuntimeError("local stack did not become ready:\n" + "".join(self.output))
+        # BENCH_HTTP_ECHO: the stack's own output, for a look when a cell fails.
+        super().__init__(full, ready_timeout=120, echo=bool(os.environ.get("BENCH_HTTP_ECHO")))
 
     def cpu_seconds(self) -> tuple[float, float]:
         """(the stack's process tree, the embedded Postgres) user+sys seconds so far."""
@@ -118,14 +85,11 @@ class LocalStack:
         except (OSError, ValueError, IndexError):
             return None
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+    def stop(self, timeout: float = 60) -> int:
+        try:
+            return super().stop(timeout)
+        finally:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def _tree_cpu(pid: int | None) -> float:

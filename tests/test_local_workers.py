@@ -7,29 +7,17 @@ import itertools
 import os
 import re
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
 import pytest
 
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, eventually
 
 pytestmark = pytest.mark.e2e
 WORKER_HEADER = "x-offerhub-worker"
-
-
-def _wait_for(probe: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def _workers(stack: Stack) -> list[psutil.Process]:
@@ -80,7 +68,7 @@ def test_the_schedules_run_once_in_the_main_process(stack: Stack, trace: Path):
         # long-polls through most of its minute, so a second run of it could be a minute away.
         return parsed if counts and min(counts.values()) >= 1 and counts["MonitorFunction"] >= 3 else None
 
-    parsed = _wait_for(runs, "every schedule to run", timeout=90)
+    parsed = eventually(runs, "every schedule to run", timeout=90)
     assert {pid for pid, _, _ in parsed} == {stack.process.pid}  # never in a worker
     assert {name for _, name, _ in parsed} == scheduled
     for name in scheduled:  # once per tick, not once per process: ticks are a whole interval apart
@@ -93,13 +81,13 @@ def test_the_schedules_run_once_in_the_main_process(stack: Stack, trace: Path):
 def test_a_worker_that_dies_is_reported_and_replaced(stack: Stack):
     victim = _workers(stack)[0]
     os.kill(victim.pid, signal.SIGKILL)
-    _wait_for(lambda: any(f"(pid {victim.pid}) was killed by signal 9" in line for line in stack.output),
+    eventually(lambda: any(f"(pid {victim.pid}) was killed by signal 9" in line for line in stack.output),
               "the death report")
-    restarted = _wait_for(lambda: re.search(r"restarted as pid (\d+)", "".join(stack.output)), "the restart")
+    restarted = eventually(lambda: re.search(r"restarted as pid (\d+)", "".join(stack.output)), "the restart")
     replacement = int(restarted.group(1))
     assert {p.pid for p in _workers(stack)} == {replacement} | {p.pid for p in _workers(stack) if p.pid != replacement}
     assert victim.pid not in {p.pid for p in _workers(stack)}
-    _wait_for(lambda: replacement in _answered_by(stack, 10), "the new worker to answer")
+    eventually(lambda: replacement in _answered_by(stack, 10), "the new worker to answer")
 
 
 def test_sigterm_stops_every_worker_then_the_stack(stack: Stack):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import httpx
 import psutil
 import pytest
 
-from tests.e2e.stack import MASTER, Stack
+from tests.e2e.stack import MASTER, Stack, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -101,17 +100,6 @@ def test_embedded_postgres_starts_and_stops_with_the_stack(tmp_path):
     assert not alive, f"left behind: {alive}"
 
 
-def _wait_for(probe, timeout: float = 30.0):
-    """Poll until probe() is truthy (the local monitor runs every 3 s); no fixed sleeps."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail("condition not met in time")
-
-
 def test_crypto_mode_on_the_sandbox_rails_survives_a_restart(fresh_database_url, tmp_path):
     """Deposit, order, escrow and release through `make run`; wallets, chain and escrows outlive a restart."""
     env = {"DATABASE_URL": fresh_database_url(), "OFFERHUB_DATA_DIR": str(tmp_path)}
@@ -124,10 +112,10 @@ def test_crypto_mode_on_the_sandbox_rails_survives_a_restart(fresh_database_url,
             buyer = c.post("/users", headers=auth, json={"externalUserId": "e2e-buyer"}).json()["data"]["id"]
             seller = c.post("/users", headers=auth, json={"externalUserId": "e2e-seller"}).json()["data"]["id"]
             for user in (buyer, seller):  # sign-up queued the wallets' activation: the local poller runs it
-                _wait_for(lambda u=user: c.get(f"/users/{u}/wallet/deposit", headers=auth).json()["data"]["ready"])
+                eventually(lambda u=user: c.get(f"/users/{u}/wallet/deposit", headers=auth).json()["data"]["ready"])
             assert c.post("/test-helpers/deposits", headers=auth,
                           json={"userId": buyer, "amount": "60.00"}).status_code == 201
-            _wait_for(lambda: c.get(f"/balance/{buyer}", headers=auth).json()["data"]["available"] == "60.00")
+            eventually(lambda: c.get(f"/balance/{buyer}", headers=auth).json()["data"]["available"] == "60.00")
     finally:
         assert first.stop() == 0
     second = Stack(env)  # same data dir: same chain, same KMS key, same database

@@ -10,12 +10,9 @@ dropped. A secret never reaches a log, an audit row, an event or a response othe
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from offerhub.adapters.aws.kms import KmsEnvelope
 from offerhub.config import settings
-from offerhub.core.errors import ServiceUnavailable
 
 _CACHE_LIMIT = 4096
 _cache: dict[tuple[str, int], str] = {}
@@ -23,32 +20,19 @@ _lock = threading.Lock()
 
 
 def _envelope() -> KmsEnvelope:
-    key_id = settings().webhook_secrets_kms_key_id
-    if not key_id:
-        raise ServiceUnavailable("webhook secret encryption is not configured (WEBHOOK_SECRETS_KMS_KEY_ID)",
-                                 code="WEBHOOK_ENCRYPTION_UNAVAILABLE")
-    return KmsEnvelope(key_id)
+    return KmsEnvelope.configured(settings().webhook_secrets_kms_key_id, purpose="webhook secrets",
+                                  setting="WEBHOOK_SECRETS_KMS_KEY_ID",
+                                  not_configured_code="WEBHOOK_ENCRYPTION_UNAVAILABLE",
+                                  unavailable_code="WEBHOOK_KEY_UNAVAILABLE")
 
 
 def _context(endpoint_id: str, version: int) -> dict[str, str]:
     return {"webhookEndpointId": endpoint_id, "secretVersion": str(version)}
 
 
-@contextmanager
-def _key_failures() -> Iterator[None]:
-    try:
-        yield
-    except ServiceUnavailable as exc:
-        if exc.code == "WEBHOOK_ENCRYPTION_UNAVAILABLE":
-            raise
-        raise ServiceUnavailable("the webhook secrets key is unavailable; retry later",
-                                 code="WEBHOOK_KEY_UNAVAILABLE") from exc
-
-
 def seal(endpoint_id: str, version: int, secret: str) -> tuple[bytes, bytes]:
     """(wrapped data key, nonce + ciphertext)."""
-    with _key_failures():
-        return _envelope().seal(secret.encode("utf-8"), _context(endpoint_id, version))
+    return _envelope().seal(secret.encode("utf-8"), _context(endpoint_id, version))
 
 
 def remember(endpoint_id: str, version: int, secret: str) -> None:
@@ -63,8 +47,7 @@ def open_secret(endpoint_id: str, version: int, wrapped_key: bytes, sealed: byte
         cached = _cache.get((endpoint_id, version))
     if cached is not None:
         return cached
-    with _key_failures():
-        secret = _envelope().open(bytes(wrapped_key), bytes(sealed), _context(endpoint_id, version)).decode("utf-8")
+    secret = _envelope().open(bytes(wrapped_key), bytes(sealed), _context(endpoint_id, version)).decode("utf-8")
     remember(endpoint_id, version, secret)
     return secret
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from offerhub.adapters.aws.kms import KmsEnvelope
 from offerhub.config import settings
-from offerhub.core.errors import ServiceUnavailable
 from offerhub.core.ids import new_id
 
 
@@ -26,11 +25,9 @@ class Signer:
 
 
 def _sealer() -> KmsEnvelope:
-    key_id = settings().wallet_kms_key_id
-    if not key_id:
-        raise ServiceUnavailable("wallet encryption is not configured (WALLET_KMS_KEY_ID)",
-                                 code="WALLET_ENCRYPTION_UNAVAILABLE")
-    return KmsEnvelope(key_id)
+    return KmsEnvelope.configured(settings().wallet_kms_key_id, purpose="wallet", setting="WALLET_KMS_KEY_ID",
+                                  not_configured_code="WALLET_ENCRYPTION_UNAVAILABLE",
+                                  unavailable_code="WALLET_KEY_UNAVAILABLE")
 
 
 def _context(wallet_id: str, owner: str) -> dict[str, str]:

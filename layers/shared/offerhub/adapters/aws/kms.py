@@ -31,9 +31,23 @@ def _associated_data(context: dict[str, str]) -> bytes:
 
 
 class KmsEnvelope:
-    def __init__(self, key_id: str, client: Any | None = None):
+    """`purpose` names the key in logs and errors ("wallet", "webhook secrets"); KMS failing answers 503
+    `unavailable_code`."""
+
+    def __init__(self, key_id: str, client: Any | None = None, *, purpose: str = "wallet",
+                 unavailable_code: str = "WALLET_KEY_UNAVAILABLE"):
         self._key_id = key_id
         self._client = client
+        self.purpose = purpose
+        self.unavailable_code = unavailable_code
+
+    @classmethod
+    def configured(cls, key_id: str | None, *, purpose: str, setting: str, not_configured_code: str,
+                   unavailable_code: str) -> KmsEnvelope:
+        """The envelope for the key a setting names; 503 `not_configured_code` when it names none."""
+        if not key_id:
+            raise ServiceUnavailable(f"{purpose} encryption is not configured ({setting})", code=not_configured_code)
+        return cls(key_id, purpose=purpose, unavailable_code=unavailable_code)
 
     @property
     def client(self) -> Any:
@@ -43,7 +57,7 @@ class KmsEnvelope:
         """Returns (wrapped data key, nonce + ciphertext). The plaintext data key is dropped at once."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        with _kms_failures():
+        with self._failures():
             key = self.client.generate_data_key(KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=context)
         nonce = os.urandom(NONCE_BYTES)
         sealed = nonce + AESGCM(key["Plaintext"]).encrypt(nonce, plaintext, _associated_data(context))
@@ -53,7 +67,7 @@ class KmsEnvelope:
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        with _kms_failures():
+        with self._failures():
             # No KeyId: a symmetric ciphertext blob names its own key, so a secret sealed under a key the alias
             # no longer points at (a re-created stack, a re-pointed alias) still opens.
             key = self.client.decrypt(CiphertextBlob=wrapped_key, EncryptionContext=context)
@@ -64,19 +78,20 @@ class KmsEnvelope:
                 raise SealedSecretRefused("the sealed secret does not open with its context") from exc
 
 
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """KMS refusing or failing (throttling, a disabled key, a secret sealed under another key) is an outage of
+        the key, answered 503, never a 500; the details go to the log, not to the client."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            with traced("kms"):
+                yield
+        except (ClientError, BotoCoreError, SealedSecretRefused) as exc:
+            logger.error(f"{self.purpose} key operation failed", extra={"error": type(exc).__name__})
+            raise ServiceUnavailable(f"the {self.purpose} key is unavailable; retry later",
+                                     code=self.unavailable_code) from exc
+
+
 class SealedSecretRefused(Exception):
     pass
-
-
-@contextmanager
-def _kms_failures() -> Iterator[None]:
-    """KMS refusing or failing (throttling, a disabled key, a secret sealed under another key) is an outage of
-    the wallet key, answered 503, never a 500; the details go to the log, not to the client."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        with traced("kms"):
-            yield
-    except (ClientError, BotoCoreError, SealedSecretRefused) as exc:
-        logger.error("wallet key operation failed", extra={"error": type(exc).__name__})
-        raise ServiceUnavailable("the wallet key is unavailable; retry later", code="WALLET_KEY_UNAVAILABLE") from exc
