@@ -4,7 +4,9 @@ the status flip is credited once; operations that need the wallet answer 409 WAL
 
 from __future__ import annotations
 
+import os
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -170,3 +172,32 @@ def test_the_activator_acknowledges_an_unknown_wallet_and_reports_a_malformed_re
     event = json.loads((EVENTS_DIR / "wallet_activator_sqs.json").read_text())
     result = load_function("wallet_activator").handler(event, LambdaContext(function_name="wallet_activator"))
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+
+
+def test_a_stalled_activation_is_queued_again_by_the_reconciliation(key):
+    """Messages that ran out (the DLQ) or were never sent: the reconciliation queues the activation again once the
+    wallet has waited STALLED_AFTER, and the wallet becomes ACTIVE."""
+    import boto3
+
+    from local.functions import LambdaContext
+    from offerhub.core.context import RequestContext
+    from offerhub.wallets import activation
+    from tests.lambda_client import load_function
+
+    user = _sign_up(key)
+    wallet_id = _wallet(key, user["id"])["id"]
+    sqs, url = boto3.client("sqs"), os.environ["WALLET_ACTIVATION_QUEUE_URL"]
+    sqs.purge_queue(QueueUrl=url)  # the message is gone, as after its last receive
+    assert drain_wallet_activations() == []
+
+    reconciliation = load_function("reconciliation").handler
+    young = reconciliation({"id": "tick"}, LambdaContext(function_name="ReconciliationFunction"))["walletActivations"]
+    assert wallet_id not in young["queued"]  # it has not waited STALLED_AFTER yet
+    drain_wallet_activations()
+    assert _wallet(key, user["id"])["status"] == "CREATED"
+
+    stalled = activation.requeue_stalled(RequestContext(request_id="req-stalled"), older_than=timedelta(0))
+    assert wallet_id in stalled["queued"]
+    drain_wallet_activations()
+    assert _wallet(key, user["id"])["status"] == "ACTIVE"
+    assert _events(wallet_id, "wallet.activated") == 1

@@ -57,8 +57,10 @@ def finish_interrupted(ctx: RequestContext, *, limit: int = 20) -> dict[str, Any
         result["topups"] = refresh_stale(ctx, topup_store.open_older_than, refresh_topup)
         result["airtmBalance"] = check_airtm_balance(ctx)
     else:
+        from offerhub.wallets.activation import requeue_stalled
         from offerhub.wallets.sync import check_next_batch, check_platform
 
+        result["walletActivations"] = requeue_stalled(ctx)
         result["balances"] = check_next_batch(ctx)
         result["platformFees"] = check_platform(ctx)
     return result

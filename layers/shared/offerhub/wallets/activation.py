@@ -14,7 +14,8 @@ exists on chain yet) and returns; it queues the activation here (`request`). The
 A failure raises: the worker reports the record, SQS delivers it again after the queue's visibility timeout, and
 after maxReceiveCount receives moves it to the DLQ. A wallet whose messages ran out is not stranded: any operation
 that needs it (`require_active`) answers 409 WALLET_NOT_ACTIVE with Retry-After and queues the activation again,
-as a retried POST /users does.
+as a retried POST /users does, and the reconciliation (every 5 minutes) queues it again once it has waited
+STALLED_AFTER (`requeue_stalled`), so a chain outage longer than the queue's retries heals by itself.
 
 Deposits are never lost. USDC cannot reach an account without a trustline, so the earliest a deposit can land is
 between the trustline transaction and the status flip (or later, if the flip failed and is being retried). The
@@ -26,11 +27,13 @@ id, so once.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from offerhub.adapters.aws.queue import enqueue_wallet_activation
 from offerhub.adapters.postgres.unit_of_work import read_only, transaction
 from offerhub.audit.service import record
+from offerhub.core.clock import utcnow
 from offerhub.core.context import RequestContext
 from offerhub.core.errors import Conflict, OfferHubError
 from offerhub.events import catalogue
@@ -43,6 +46,10 @@ from offerhub.wallets.sealing import open_signer
 # two or three Horizon round trips once the worker has the message.
 RETRY_AFTER_SECONDS = 5
 ACTIVATED, ALREADY_ACTIVE, UNKNOWN_WALLET = "activated", "already-active", "unknown-wallet"
+# Longer than the queue's own retries (10 receives, 120 s apart in AWS), so a wallet is re-queued only once its
+# messages have run out or were never sent; a duplicate is harmless (an ACTIVE wallet is a no-op).
+STALLED_AFTER = timedelta(minutes=30)
+STALLED_BATCH = 100
 
 
 def request(ctx: RequestContext, row: dict[str, Any]) -> bool:
@@ -54,6 +61,14 @@ def request(ctx: RequestContext, row: dict[str, Any]) -> bool:
         logger.warning("wallet activation not queued", extra={"walletId": row["id"], "code": exc.code})
         return False
     return True
+
+
+def requeue_stalled(ctx: RequestContext, *, older_than: timedelta = STALLED_AFTER) -> dict[str, Any]:
+    """Queue again the activation of wallets still CREATED after `older_than` (the reconciliation's job)."""
+    with read_only() as conn:
+        rows = store.created_before(conn, utcnow() - older_than, STALLED_BATCH)
+    queued = [row["id"] for row in rows if request(ctx, row)]
+    return {"checked": len(rows), "queued": queued}
 
 
 def activate_queued(ctx: RequestContext, wallet_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -102,6 +103,13 @@ def carry_dust(conn: Connection, owner: str | None, stroops: int) -> Decimal:
     cents, rest = cents_and_dust(carried + stroops)
     conn.execute(update(wallets).where(which).values(dust_stroops=rest))
     return cents
+
+
+def created_before(conn: Connection, cutoff: datetime, limit: int) -> list[dict[str, Any]]:
+    """Wallets still CREATED that were made before `cutoff`, oldest first (index wallets_awaiting_activation)."""
+    rows = conn.execute(select(wallets).where(wallets.c.status == CREATED, wallets.c.created_at < cutoff)
+                        .order_by(wallets.c.created_at).limit(limit))
+    return [dict(r._mapping) for r in rows]
 
 
 def mark_active(conn: Connection, wallet_id: str) -> bool:

@@ -18,9 +18,12 @@ UPGRADE = r"""
 ALTER TABLE wallets DROP CONSTRAINT wallets_status_check;
 UPDATE wallets SET status = 'ACTIVE' WHERE status = 'READY';
 ALTER TABLE wallets ADD CONSTRAINT wallets_status_check CHECK (status IN ('CREATED', 'ACTIVE'));
+-- The reconciliation re-queues activations that stalled (wallets/activation.requeue_stalled): few rows, read often.
+CREATE INDEX wallets_awaiting_activation ON wallets (created_at) WHERE status = 'CREATED';
 """
 
 DOWNGRADE = r"""
+DROP INDEX IF EXISTS wallets_awaiting_activation;
 ALTER TABLE wallets DROP CONSTRAINT wallets_status_check;
 UPDATE wallets SET status = 'READY' WHERE status = 'ACTIVE';
 ALTER TABLE wallets ADD CONSTRAINT wallets_status_check CHECK (status IN ('CREATED', 'READY'));
