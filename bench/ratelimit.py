@@ -26,6 +26,7 @@ HOT_SECONDS = 4
 
 
 def bench_ratelimit(key: str, user: str, percentile: Callable[[list[float], float], float]) -> None:
+    from local.pgtrace import round_trips
     from tests.lambda_client import http_event, invoke
 
     auth = {"authorization": f"Bearer {key}"}
@@ -45,7 +46,7 @@ def bench_ratelimit(key: str, user: str, percentile: Callable[[list[float], floa
             samples = _interleaved(send)
             for enabled in (True, False):
                 _limiter(enabled)
-                trips = round_trips(send)
+                trips = round_trips(send, warm_first=True)
                 on_off = "on" if enabled else "off"
                 print(f"  {label:<22} {on_off:<8} {percentile(samples[enabled], 50):>8.2f} "
                       f"{percentile(samples[enabled], 99):>8.2f} {trips:>12}")
@@ -74,35 +75,6 @@ def _interleaved(send: Callable[[], None]) -> dict[bool, list[float]]:
         if i >= 2 * WARMUP:
             samples[enabled].append((time.perf_counter() - t0) * 1000)
     return samples
-
-
-def round_trips(action: Callable[[], None]) -> int:
-    """Client messages that wait for the server during `action`, on every connection it checks out."""
-    from psycopg import pq
-    from sqlalchemy import event
-
-    from offerhub.adapters.postgres.engine import get_engine
-
-    engine = get_engine()
-    with tempfile.NamedTemporaryFile("w+") as trace:
-        def start(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-            dbapi_connection.pgconn.trace(trace.fileno())
-            dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-
-        def stop(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.pgconn.untrace()
-
-        action()  # a connection that idled gets pinged first: not this request's cost
-        event.listen(engine, "checkout", start)
-        event.listen(engine, "checkin", stop)
-        try:
-            action()
-        finally:
-            event.remove(engine, "checkout", start)
-            event.remove(engine, "checkin", stop)
-        trace.seek(0)
-        lines = [line.split("\t") for line in trace.read().splitlines()]
-    return sum(1 for parts in lines if len(parts) > 2 and parts[0] == "F" and parts[2] in ("Sync", "Query"))
 
 
 def _pgbench() -> str | None:

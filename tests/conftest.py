@@ -5,12 +5,15 @@ Environment is fixed before any layer module is imported, because the layer read
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import secrets
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -225,3 +228,17 @@ def new_user(api_key: Callable[..., str]) -> Callable[..., dict]:
         return result.data
 
     return make
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON log lines the shared logger writes while the test runs."""
+    from offerhub.observability import logger
+
+    handler = logger.registered_handler
+    captured = io.StringIO()
+    previous = handler.setStream(captured)
+    try:
+        yield lambda: [json.loads(line) for line in captured.getvalue().splitlines()]
+    finally:
+        handler.setStream(previous)

@@ -3,30 +3,16 @@
 
 from __future__ import annotations
 
-import io
-import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 
 from local.functions import LambdaContext
 from offerhub.http.lambda_entry import make_handler
 from offerhub.observability import logger
 from tests.lambda_client import http_event
-
-
-@pytest.fixture
-def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    handler = logger.registered_handler
-    captured = io.StringIO()
-    previous = handler.setStream(captured)
-    try:
-        yield lambda: [json.loads(line) for line in captured.getvalue().splitlines()]
-    finally:
-        handler.setStream(previous)
 
 
 def run_at_once(*calls: Callable[[], Any]) -> None:

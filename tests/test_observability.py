@@ -5,10 +5,9 @@ next to nothing) outside Lambda."""
 from __future__ import annotations
 
 import contextvars
-import io
 import json
 import timeit
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -180,17 +179,6 @@ def test_only_provider_edges_count_provider_failures(emf):
 
     handler({}, LambdaContext(function_name="escrow"))
     assert totals(emf()) == {PROVIDER_ERRORS: 1}
-
-
-@pytest.fixture
-def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    handler = logger.registered_handler
-    captured = io.StringIO()
-    previous = handler.setStream(captured)
-    try:
-        yield lambda: [json.loads(line) for line in captured.getvalue().splitlines()]
-    finally:
-        handler.setStream(previous)
 
 
 def test_an_http_invocation_logs_both_request_ids(db, log_lines):

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from local.pgtrace import round_trips
 from tests.conftest import MASTER_KEY
 from tests.lambda_client import Result, call, function_for, http_event, invoke
 
@@ -325,37 +326,6 @@ def test_admitting_a_request_is_one_round_trip(api_key, clock, configure, one_co
     configure(RATE_LIMIT_ENABLED="false")
     assert round_trips(lambda: service.admit(key, source_ip="198.51.100.1", bucket="api")) == 1
     assert round_trips(lambda: service.admit(None, source_ip=fresh_ip(), bucket="api")) == 0
-
-
-def round_trips(action: Callable[[], Any]) -> int:
-    """Messages that wait for the server (a Sync closing an extended query, or a simple Query), from libpq's
-    trace of every connection the action checks out."""
-    import tempfile
-
-    from psycopg import pq
-    from sqlalchemy import event
-
-    from offerhub.adapters.postgres.engine import get_engine
-
-    engine = get_engine()
-    with tempfile.NamedTemporaryFile("w+") as trace:
-        def start(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-            dbapi_connection.pgconn.trace(trace.fileno())
-            dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-
-        def stop(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.pgconn.untrace()
-
-        event.listen(engine, "checkout", start)
-        event.listen(engine, "checkin", stop)
-        try:
-            action()
-        finally:
-            event.remove(engine, "checkout", start)
-            event.remove(engine, "checkin", stop)
-        trace.seek(0)
-        sent = [line.split("\t") for line in trace.read().splitlines()]
-    return sum(1 for parts in sent if len(parts) > 2 and parts[0] == "F" and parts[2] in ("Sync", "Query"))
 
 
 CHILD = r"""
