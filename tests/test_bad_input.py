@@ -46,6 +46,7 @@ ROUTES = [
     ("POST", "/api/v1/orders/{id}/resolution/dispute"), ("GET", "/api/v1/topups/{id}/callback"),
     ("POST", "/api/v1/disputes/{id}/assign"), ("GET", "/api/v1/users/{id}/wallet/transactions"),
     ("GET", "/api/v1/config"), ("GET", "/api/v1/health/detailed"), ("POST", "/api/v1/auth/api-keys/{id}/token"),
+    ("GET", "/api/v1/openapi.json"),
 ]
 # No API key: a bad body without a valid signature is a 401, with one it is a 400; never a 500.
 WEBHOOK_ROUTES = [("POST", "/api/v1/webhooks/airtm"), ("POST", "/api/v1/webhooks/trustless-work")]
