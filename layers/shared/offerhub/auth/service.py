@@ -127,7 +127,7 @@ def authenticate(token: str | None) -> Principal:
     key_id = keys.key_id_of(token)
     if key_id is None:
         raise Unauthorized("invalid API key")
-    with _one_statement() as conn:
+    with one_statement() as conn:  # autocommit: no BEGIN/ROLLBACK round trips
         row = store.authenticate_row(conn, key_id, keys.hash_token(token))
     return _principal(token, key_id, row)
 
@@ -158,7 +158,7 @@ def admit(token: str | None, *, source_ip: str, bucket: str) -> Admission:
             principal = authenticate(token)
         if principal is not None:
             subject = limits.MASTER_SUBJECT if principal.is_master else limits.key_subject(principal.key_id)
-            with _one_statement() as conn:
+            with one_statement() as conn:  # autocommit: no BEGIN/ROLLBACK round trips
                 row = store.count(conn, subject=subject, bucket=bucket, shard=shard, window_start=window_start)
             return Admission(token, principal=principal,
                              quota=limits.quota(cfg, bucket, row["used"], row["window_start"]))
@@ -166,7 +166,7 @@ def admit(token: str | None, *, source_ip: str, bucket: str) -> Admission:
         if token and key_id:
             counter = store.Counter(key_bucket=bucket, ip_subject=limits.ip_subject(source_ip), shard=shard,
                                     window_start=window_start)
-            with _one_statement() as conn:
+            with one_statement() as conn:  # autocommit: no BEGIN/ROLLBACK round trips
                 row = store.authenticate_and_count(conn, key_id, keys.hash_token(token), counter)
             quota = limits.quota(cfg, row["counted_bucket"], row["used"], row["window_start"])
             try:
@@ -181,7 +181,7 @@ def admit(token: str | None, *, source_ip: str, bucket: str) -> Admission:
         error = Unauthorized("invalid API key" if token else MISSING_KEY)
     stale_before = window_start - STALE_AFTER if secrets.randbelow(PRUNE_ONE_IN) == 0 else None
     try:
-        with _one_statement() as conn:
+        with one_statement() as conn:  # autocommit: no BEGIN/ROLLBACK round trips
             row = store.count(conn, subject=limits.ip_subject(source_ip), bucket=limits.IP, shard=shard,
                               window_start=window_start, stale_before=stale_before)
     except Exception as exc:  # no stack: during a database outage this is every health check
@@ -189,9 +189,6 @@ def admit(token: str | None, *, source_ip: str, bucket: str) -> Admission:
         return Admission(token, error=error)
     return Admission(token, error=error, quota=limits.quota(cfg, limits.IP, row["used"], row["window_start"]))
 
-
-# A connection in autocommit: the statement is its own transaction, with no BEGIN, COMMIT or ROLLBACK round trips.
-_one_statement = one_statement
 
 
 def _is_master(token: str) -> bool:
