@@ -17,6 +17,7 @@ def start_moto(port: int) -> Any:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call otherwise
+    _speed_up_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     # boto3 honours these, so the handlers need no endpoint plumbing (the same code runs in AWS).
@@ -30,6 +31,35 @@ def start_moto(port: int) -> Any:
         }
     )
     return server
+
+
+def _speed_up_moto() -> None:
+    """Two per-call costs of moto's server that the local stack pays on every AWS call (measured with py-spy; the
+    answers are unchanged):
+    - routing lists moto's package folder from disk on every request: listed once;
+    - its dev server speaks HTTP/1.0, a new TCP connection (and a new thread) per call: HTTP/1.1 keeps boto3's
+      pooled connections open;
+    - SQS computes every attribute of a queue, its approximate message counts included (a clock read through
+      datetime for each message), on every SendMessage and on every message a receive returns, so a queue with
+      a backlog (sign-ups faster than activations) makes each call slower: the clock read is a float again."""
+    import functools
+    import time
+
+    from moto import backends
+    from moto.core import utils as moto_utils
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from moto.sqs import models as sqs_models
+
+    MotoRequestHandler.protocol_version = "HTTP/1.1"
+
+    if not hasattr(backends.list_of_moto_modules, "cache_info"):  # not patched yet (functools.cache has it)
+        listing = backends.list_of_moto_modules
+        backends.list_of_moto_modules = functools.cache(lambda: tuple(listing()))
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return time.time() * 1000.0 if dt is None else moto_utils.unix_time_millis(dt)
+
+    sqs_models.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
 
 
 def provision(template: Template, *, master_key: str, state_dir: Path | None = None) -> dict[str, str]:

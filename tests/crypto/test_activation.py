@@ -26,6 +26,21 @@ def _sign_up(key: str) -> dict[str, Any]:
     return created.data
 
 
+
+def test_sign_up_commits_the_user_and_its_sealed_wallet_in_one_transaction(key):
+    """One transaction per sign-up: the user, its accounts and its wallet (with both events) share Postgres's
+    transaction id, so no reader sees a new user without its wallet."""
+    from offerhub.adapters.postgres.engine import get_engine
+
+    user = _sign_up(key)
+    with get_engine().connect() as conn:
+        xids = conn.execute(text(
+            "SELECT xmin::text FROM users WHERE id = :u UNION SELECT xmin::text FROM wallets WHERE user_id = :u "
+            "UNION SELECT xmin::text FROM events WHERE aggregate_id = :u OR aggregate_id = "
+            "(SELECT id FROM wallets WHERE user_id = :u)"), {"u": user["id"]}).scalars().all()
+    assert len(xids) == 1, xids
+    assert drain_wallet_activations() == [{"received": 1, "failed": 0, "deleted": 1}]
+
 def _wallet(key: str, user_id: str) -> dict[str, Any]:
     wallet = call("GET", f"/api/v1/users/{user_id}/wallet", key=key)
     assert wallet.status == 200, wallet.body

@@ -63,6 +63,28 @@ def test_a_sealed_secret_opens_only_with_its_own_encryption_context(new_user):
         assert refused.value.code == "WALLET_KEY_UNAVAILABLE"
 
 
+def test_a_wallet_sealed_before_shared_keys_still_signs(new_user, key):
+    """Rows from before migration 0009 have a data key each (sealed_key_shared false): they open as they were."""
+    from sqlalchemy import text
+
+    from offerhub.adapters.aws import kms as kms_module
+    from offerhub.adapters.postgres.engine import get_engine
+    from offerhub.wallets.sealing import _context, _sealer, open_signer
+
+    user = new_user()
+    with get_engine().begin() as conn:
+        row = dict(conn.execute(text("SELECT * FROM wallets WHERE user_id = :u"), {"u": user["id"]}).mappings().one())
+    assert row["sealed_key_shared"] is True
+    secret = open_signer(row).secret
+    wrapped, sealed = _sealer().seal(secret.encode(), _context(row["id"], user["id"]))  # the old way
+    with get_engine().begin() as conn:
+        conn.execute(text("UPDATE wallets SET sealed_key = :k, sealed_secret = :s, sealed_key_shared = false "
+                          "WHERE id = :w"), {"k": wrapped, "s": sealed, "w": row["id"]})
+        legacy = dict(conn.execute(text("SELECT * FROM wallets WHERE id = :w"), {"w": row["id"]}).mappings().one())
+    kms_module.forget_data_keys()
+    assert open_signer(legacy).secret == secret
+
+
 def test_a_deposit_is_credited_once_and_the_ledger_matches_the_chain(new_user, key):
     user = new_user()
     sent = call("POST", "/api/v1/test-helpers/deposits", key=key, body={"userId": user["id"], "amount": "25.50"})

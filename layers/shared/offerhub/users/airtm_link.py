@@ -16,6 +16,7 @@ from offerhub.events import catalogue
 from offerhub.modes import AIRTM, require
 from offerhub.observability import logger
 from offerhub.users import store
+from offerhub.users.provisioning import AccountProvisioner
 
 
 def check_eligible(email: str) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def link_view(row: dict[str, Any]) -> dict[str, Any]:
             "eligible": row["airtm_user_id"] is not None, "email": row["airtm_email"]}
 
 
-class AirtmLinkProvisioner:
+class AirtmLinkProvisioner(AccountProvisioner):
     """users/provisioning hook in airtm mode: a user created with an email is linked at once when that
     Airtm account is eligible. An ineligible account or an Airtm outage leaves the user unlinked (created
     all the same); `POST /users/{id}/airtm/link` links later."""

@@ -31,12 +31,14 @@ class NewUser:
 def create_user(
     ctx: RequestContext, new: NewUser, provisioner: AccountProvisioner | None = None
 ) -> tuple[dict[str, Any], bool]:
-    """Returns (user, created)."""
+    """Returns (user, created). A new user and its rail account (crypto: the sealed wallet) commit together."""
+    provisioner = provisioner or provisioner_for_mode(ctx)
+    user_id = new_id("usr")
+    staged = provisioner.stage(user_id)
     with transaction(ctx) as uow:
         row = store.insert_if_new(
             uow.conn,
-            {"id": new_id("usr"), "external_user_id": new.external_user_id, "email": new.email,
-             "type": new.type},
+            {"id": user_id, "external_user_id": new.external_user_id, "email": new.email, "type": new.type},
         )
         if row is None:
             existing = store.by_external_id(uow.conn, new.external_user_id)
@@ -44,7 +46,8 @@ def create_user(
             user, created = store.to_public(existing), False
         else:
             user, created = _open_user(uow, row), True
-    if (provisioner or provisioner_for_mode(ctx)).provision(user):
+            provisioner.attach(uow, user, staged)
+    if provisioner.provision(user):
         user = get_user(user["id"])
     return user, created
 

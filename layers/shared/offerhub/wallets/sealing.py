@@ -1,5 +1,6 @@
-"""A wallet's keys: generated here, the secret sealed at once (KMS envelope, the encryption context bound to the
-wallet and its owner) and opened only to sign. The secret never reaches a log, an audit row, an event or a
+"""A wallet's keys: generated here, the secret sealed at once (KMS envelope under the container's shared wallet
+data key, the wallet and its owner bound as the associated data; wallets from before migration 0009 have a data key
+each, bound to them by KMS too) and opened only to sign. The secret never reaches a log, an audit row, an event or a
 response."""
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ def new_wallet(kind: str, user_id: str | None) -> tuple[dict[str, Any], str]:
 
     keypair = Keypair.random()
     wallet_id = new_id("wal")
-    wrapped, sealed = _sealer().seal(keypair.secret.encode(), _context(wallet_id, user_id or "platform"))
+    # Under the container's shared wallet data key: KMS is asked about once per 5 minutes, not per sign-up.
+    wrapped, sealed = _sealer().seal_shared(keypair.secret.encode(), _context(wallet_id, user_id or "platform"))
     return {"id": wallet_id, "user_id": user_id, "kind": kind, "public_key": keypair.public_key,
-            "sealed_secret": sealed, "sealed_key": wrapped}, keypair.secret
+            "sealed_secret": sealed, "sealed_key": wrapped, "sealed_key_shared": True}, keypair.secret
 
 
 def open_signer(row: dict[str, Any]) -> Signer:
     secret = _sealer().open(bytes(row["sealed_key"]), bytes(row["sealed_secret"]),
-                            _context(row["id"], row["user_id"] or "platform"))
+                            _context(row["id"], row["user_id"] or "platform"), shared=row["sealed_key_shared"])
     return Signer(row["id"], row["public_key"], secret.decode())

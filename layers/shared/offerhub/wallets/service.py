@@ -13,7 +13,7 @@ from typing import Any
 
 from offerhub import modes
 from offerhub.adapters.postgres.engine import get_engine
-from offerhub.adapters.postgres.unit_of_work import read_only, transaction
+from offerhub.adapters.postgres.unit_of_work import UnitOfWork, read_only, transaction
 from offerhub.audit.service import record
 from offerhub.config import settings
 from offerhub.core.clock import iso
@@ -24,6 +24,7 @@ from offerhub.deposits import store as deposit_store
 from offerhub.events import catalogue
 from offerhub.stellar.horizon import USDC, horizon
 from offerhub.users import store as user_store
+from offerhub.users.provisioning import AccountProvisioner
 from offerhub.wallets import activation, store
 from offerhub.wallets.sealing import Signer, new_wallet, open_signer
 
@@ -55,19 +56,28 @@ def provision_user_wallet(ctx: RequestContext, user_id: str) -> dict[str, Any]:
     with read_only() as conn:
         row = store.of_user(conn, user_id)
     if row is None:
-        _ensure_monitor_cursor(ctx)
-        new, _ = new_wallet("USER", user_id)
+        new = stage_user_wallet(ctx, user_id)
         with transaction(ctx) as uow:
-            row = store.insert_if_new(uow.conn, new)
-            if row is None:  # a concurrent request created it first: use theirs
-                row = store.of_user(uow.conn, user_id)
-            else:
-                public = {"walletId": row["id"], "userId": user_id, "publicKey": row["public_key"]}
-                uow.emit(catalogue.WALLET_CREATED, "Wallet", row["id"], public)
-                record(uow, catalogue.WALLET_CREATED, "Wallet", row["id"], after=public)
+            row = insert_user_wallet(uow, new) or store.of_user(uow.conn, user_id)  # None: a concurrent one won
     assert row is not None
     if row["status"] != store.ACTIVE:
         activation.request(ctx, row)
+    return row
+
+
+def stage_user_wallet(ctx: RequestContext, user_id: str) -> dict[str, Any]:
+    """A new wallet row for the user, its secret sealed: what `insert_user_wallet` writes."""
+    _ensure_monitor_cursor(ctx)
+    return new_wallet("USER", user_id)[0]
+
+
+def insert_user_wallet(uow: UnitOfWork, new: dict[str, Any]) -> dict[str, Any] | None:
+    """The staged wallet written with its event and audit row; None when the user has a wallet already."""
+    row = store.insert_if_new(uow.conn, new)
+    if row is not None:
+        public = {"walletId": row["id"], "userId": row["user_id"], "publicKey": row["public_key"]}
+        uow.emit(catalogue.WALLET_CREATED, "Wallet", row["id"], public)
+        record(uow, catalogue.WALLET_CREATED, "Wallet", row["id"], after=public)
     return row
 
 
@@ -184,13 +194,25 @@ def chain_usdc(user_id: str) -> Decimal | None:
     return horizon().balances(wallet_row(user_id)["public_key"])["usdc"]
 
 
-class CryptoWalletProvisioner:
-    """users/provisioning hook: every new user gets a wallet, sealed and CREATED, its activation queued; a
-    retried POST /users queues it again while it is not ACTIVE. Nothing waits for the chain."""
+class CryptoWalletProvisioner(AccountProvisioner):
+    """users/provisioning hook: every new user gets a wallet, sealed and CREATED in the user's own transaction, its
+    activation queued after the commit; a retried POST /users queues it again while it is not ACTIVE (and creates
+    it for a user from before that lacks one). Nothing waits for the chain."""
 
     def __init__(self, ctx: RequestContext):
         self.ctx = ctx
+        self._attached: dict[str, Any] | None = None
+
+    def stage(self, user_id: str) -> dict[str, Any]:
+        return stage_user_wallet(self.ctx, user_id)
+
+    def attach(self, uow: UnitOfWork, user: dict[str, Any], staged: dict[str, Any]) -> None:
+        self._attached = insert_user_wallet(uow, staged)
 
     def provision(self, user: dict[str, Any]) -> bool:
-        provision_user_wallet(self.ctx, user["id"])
+        row = self._attached
+        if row is not None and row["user_id"] == user["id"]:
+            activation.request(self.ctx, row)  # the wallet committed with the user: no need to read it back
+        else:
+            provision_user_wallet(self.ctx, user["id"])
         return False  # the wallet is not part of the user view

@@ -140,6 +140,7 @@ wallets = Table(
     Column("public_key", Text, nullable=False),
     Column("sealed_secret", LargeBinary, nullable=False),
     Column("sealed_key", LargeBinary, nullable=False),
+    Column("sealed_key_shared", Boolean, nullable=False),  # sealed by KmsEnvelope.seal_shared (migration 0009)
     Column("status", Text, nullable=False),
     Column("payments_cursor", Text),
     Column("scanned_at", Timestamp),
