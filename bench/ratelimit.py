@@ -103,8 +103,8 @@ def bench_hot_key(key: str) -> None:
               "key_bucket": "'api'", "ip_subject": "'bench-hot-ip'", "window_start": "date_trunc('minute', now())"}
     scripts = {
         "auth only (limiter off)": str(store._AUTHENTICATE.text),
-        "auth + counter, 1 row": str(store._AUTHENTICATE_AND_COUNT.text),
-        "auth + counter, 8 shards": str(store._AUTHENTICATE_AND_COUNT.text),
+        "auth + counter, 1 row": store._AUTHENTICATE_AND_COUNT,
+        "auth + counter, 8 shards": store._AUTHENTICATE_AND_COUNT,
     }
     url = (settings().database_url or "").replace("postgresql+psycopg://", "postgresql://")
     print(f"\nOne hot key: pgbench clients sending the admission statement for one key at once ({HOT_SECONDS} s each)")
@@ -128,7 +128,9 @@ def bench_hot_key(key: str) -> None:
 
 
 def _inline(sql: str, values: dict[str, str]) -> str:
-    """The statement with its :parameters written in (pgbench reads :name as its own variables)."""
+    """The statement with its parameters (SQLAlchemy's :name, psycopg's %(name)s) written in (pgbench reads :name as
+    its own variables)."""
     for name in sorted(values, key=len, reverse=True):
+        sql = sql.replace(f"%({name})s", values[name])
         sql = re.sub(rf"(?<![:\w]):{name}\b", values[name], sql)
     return " ".join(sql.split())

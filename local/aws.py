@@ -37,8 +37,6 @@ def _speed_up_moto() -> None:
     """Two per-call costs of moto's server that the local stack pays on every AWS call (measured with py-spy; the
     answers are unchanged):
     - routing lists moto's package folder from disk on every request: listed once;
-    - its dev server speaks HTTP/1.0, a new TCP connection (and a new thread) per call: HTTP/1.1 keeps boto3's
-      pooled connections open;
     - SQS computes every attribute of a queue, its approximate message counts included (a clock read through
       datetime for each message), on every SendMessage and on every message a receive returns, so a queue with
       a backlog (sign-ups faster than activations) makes each call slower: the clock read is a float again."""
@@ -47,10 +45,7 @@ def _speed_up_moto() -> None:
 
     from moto import backends
     from moto.core import utils as moto_utils
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from moto.sqs import models as sqs_models
-
-    MotoRequestHandler.protocol_version = "HTTP/1.1"
 
     if not hasattr(backends.list_of_moto_modules, "cache_info"):  # not patched yet (functools.cache has it)
         listing = backends.list_of_moto_modules

@@ -216,3 +216,26 @@ def test_a_stalled_activation_is_queued_again_by_the_reconciliation(key):
     drain_wallet_activations()
     assert _wallet(key, user["id"])["status"] == "ACTIVE"
     assert _events(wallet_id, "wallet.activated") == 1
+
+
+def test_with_the_wallet_key_down_a_retried_sign_up_still_answers_and_a_new_one_heals_on_retry(key, monkeypatch):
+    """The wallet is sealed before the user's transaction; when KMS is down, a retried POST /users (its wallet
+    exists) answers 200 as before, and a new user is created without a wallet and answered 503, the wallet made by
+    the retry once the key is back."""
+    from offerhub.adapters.aws import kms
+    from offerhub.wallets import sealing
+
+    existing = _sign_up(key)
+    drain_wallet_activations()
+    working = sealing._sealer
+    monkeypatch.setattr(sealing, "_sealer", lambda: kms.KmsEnvelope("alias/offerhub-test-missing"))
+    kms.forget_data_keys()
+    again = call("POST", "/api/v1/users", key=key, body={"externalUserId": existing["externalUserId"]})
+    assert again.status == 200 and again.data["id"] == existing["id"]
+    external = "ext-" + secrets.token_hex(6)
+    refused = call("POST", "/api/v1/users", key=key, body={"externalUserId": external})
+    assert refused.status == 503 and refused.body["error"]["code"] == "WALLET_KEY_UNAVAILABLE"
+    monkeypatch.setattr(sealing, "_sealer", working)
+    healed = call("POST", "/api/v1/users", key=key, body={"externalUserId": external})
+    assert healed.status == 200
+    assert _wallet(key, healed.data["id"])["status"] in ("CREATED", "ACTIVE")

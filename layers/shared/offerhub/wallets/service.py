@@ -18,10 +18,11 @@ from offerhub.audit.service import record
 from offerhub.config import settings
 from offerhub.core.clock import iso
 from offerhub.core.context import RequestContext
-from offerhub.core.errors import NotFound
+from offerhub.core.errors import NotFound, OfferHubError
 from offerhub.core.ids import looks_like
 from offerhub.deposits import store as deposit_store
 from offerhub.events import catalogue
+from offerhub.observability import logger
 from offerhub.stellar.horizon import USDC, horizon
 from offerhub.users import store as user_store
 from offerhub.users.provisioning import AccountProvisioner
@@ -203,16 +204,21 @@ class CryptoWalletProvisioner(AccountProvisioner):
         self.ctx = ctx
         self._attached: dict[str, Any] | None = None
 
-    def stage(self, user_id: str) -> dict[str, Any]:
-        return stage_user_wallet(self.ctx, user_id)
+    def stage(self, user_id: str) -> dict[str, Any] | None:
+        try:
+            return stage_user_wallet(self.ctx, user_id)
+        except OfferHubError as exc:  # KMS or Horizon down: the user is still created (or found, on a retry)
+            logger.warning("wallet not staged; created after the user", extra={"code": exc.code})
+            return None
 
-    def attach(self, uow: UnitOfWork, user: dict[str, Any], staged: dict[str, Any]) -> None:
-        self._attached = insert_user_wallet(uow, staged)
+    def attach(self, uow: UnitOfWork, user: dict[str, Any], staged: dict[str, Any] | None) -> None:
+        if staged is not None:
+            self._attached = insert_user_wallet(uow, staged)
 
     def provision(self, user: dict[str, Any]) -> bool:
         row = self._attached
         if row is not None and row["user_id"] == user["id"]:
             activation.request(self.ctx, row)  # the wallet committed with the user: no need to read it back
-        else:
+        else:  # a retried POST /users (its wallet exists: no KMS call), or staging failed (tried again: 503)
             provision_user_wallet(self.ctx, user["id"])
         return False  # the wallet is not part of the user view
