@@ -328,6 +328,21 @@ def test_admitting_a_request_is_one_round_trip(api_key, clock, configure, one_co
     assert round_trips(lambda: service.admit(None, source_ip=fresh_ip(), bucket="api")) == 0
 
 
+
+def test_a_health_check_is_one_round_trip_the_limiters_statement_vouching_for_the_database(
+        clock, configure, one_connection):
+    """GET /health reports the database up from the admission's statement (it reached Postgres) rather than
+    sending a SELECT 1 of its own; with the limiter off, the SELECT 1 is its one statement."""
+    configure(RATE_LIMIT_PER_IP=100)
+    from_ip(fresh_ip(), "GET", "/api/v1/health")  # connect
+    answers: list[Result] = []
+    assert round_trips(lambda: answers.append(from_ip(fresh_ip(), "GET", "/api/v1/health"))) == 1
+    database = answers[-1].data["dependencies"]["database"]
+    assert answers[-1].status == 200 and database["status"] == "up" and database["latencyMs"] >= 0
+    configure(RATE_LIMIT_ENABLED="false")
+    assert round_trips(lambda: answers.append(from_ip(fresh_ip(), "GET", "/api/v1/health"))) == 1
+    assert answers[-1].status == 200 and answers[-1].data["dependencies"]["database"]["status"] == "up"
+
 CHILD = r"""
 import json, os, sys, time
 root, database_url, token, calls, start_at, now = sys.argv[1:7]

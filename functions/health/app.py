@@ -10,6 +10,7 @@ from offerhub.core.context import RequestContext
 from offerhub.health import check_health, check_health_detailed
 from offerhub.http.app import create_api
 from offerhub.http.lambda_entry import make_handler
+from offerhub.http.ratelimit import database_ms_of_admission
 from offerhub.http.responses import ok
 from offerhub.http.security import require
 from offerhub.openapi import document
@@ -20,7 +21,7 @@ router = APIRouter()
 
 @router.get("/health")
 async def health(request: Request):
-    report = check_health()
+    report = check_health(database_ms=database_ms_of_admission())  # the rate limiter's statement reached Postgres
     return ok(request, report, status=200 if report["status"] == "healthy" else 503)
 
 

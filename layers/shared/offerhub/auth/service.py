@@ -87,6 +87,7 @@ class Admission:
     principal: Principal | None = None
     error: BaseException | None = None
     quota: limits.Quota | None = None
+    database_ms: float | None = None  # how long counting took, when it reached Postgres (http/ratelimit.admit)
 
     @property
     def over_limit(self) -> bool:
@@ -99,6 +100,11 @@ class Admission:
 
 
 _admitted: ContextVar[Admission | None] = ContextVar("offerhub_admission", default=None)
+
+
+def current_admission() -> Admission | None:
+    """The admission of the request being handled (None outside `admitted`)."""
+    return _admitted.get()
 
 
 @contextmanager

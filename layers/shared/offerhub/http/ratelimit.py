@@ -11,10 +11,12 @@ not the one stored with the first answer.
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 from offerhub.auth import limits
-from offerhub.auth.service import Admission
+from offerhub.auth.service import Admission, current_admission
 from offerhub.auth.service import admit as admit_token
 from offerhub.http import envelope
 from offerhub.http.security import token_from_headers
@@ -39,7 +41,18 @@ def admit(event: dict[str, Any]) -> Admission:
     http = (event.get("requestContext") or {}).get("http") or {}
     token = token_from_headers(headers.get("authorization"), headers.get("x-api-key"))
     bucket = bucket_of(http.get("method", ""), event.get("rawPath") or http.get("path") or "")
-    return admit_token(token, source_ip=source_ip(event), bucket=bucket)
+    started = time.perf_counter()
+    admission = admit_token(token, source_ip=source_ip(event), bucket=bucket)
+    if admission.quota is None:  # the limiter is off, or counting failed: nothing says Postgres answered
+        return admission
+    return replace(admission, database_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def database_ms_of_admission() -> float | None:
+    """How long the current request's counting statement took, when it reached Postgres: GET /health reports the
+    database up from it instead of sending a statement of its own."""
+    admission = current_admission()
+    return admission.database_ms if admission is not None else None
 
 
 def headers_of(quota: limits.Quota) -> dict[str, str]:
