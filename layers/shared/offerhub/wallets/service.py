@@ -216,9 +216,8 @@ class CryptoWalletProvisioner(AccountProvisioner):
             self._attached = insert_user_wallet(uow, staged)
 
     def provision(self, user: dict[str, Any]) -> bool:
-        row = self._attached
-        if row is not None and row["user_id"] == user["id"]:
-            activation.request(self.ctx, row)  # the wallet committed with the user: no need to read it back
+        if self._attached is not None:  # the wallet committed with this (new) user: no need to read it back
+            activation.request(self.ctx, self._attached)
         else:  # a retried POST /users (its wallet exists: no KMS call), or staging failed (tried again: 503)
             provision_user_wallet(self.ctx, user["id"])
         return False  # the wallet is not part of the user view
