@@ -105,9 +105,10 @@ def call(method: str, path: str, *, key: str | None = None, **kwargs: Any) -> Re
     return result
 
 
-# Sign-up queues the wallet's activation (crypto mode). In AWS the activator runs a moment later (its SQS event
-# source), in `make run` the local poller does; here `call` runs it right after the users function answered, so a
-# flow sees the wallet ACTIVE as it would a moment later. `activation_deferred()` leaves the queue alone.
+# Sign-up commits `wallet.created` (crypto mode); the activation relay queues the activation from it and the activator
+# takes it from the queue. In AWS and `make run` both run a moment later (a schedule, an SQS event source / the local
+# poller); here `call` runs both right after the users function answered, so a flow sees the wallet ACTIVE as it would
+# a moment later. `activation_deferred()` leaves the log and the queue alone.
 _activate_after_sign_up = True
 # One drain at a time: the tests' queue has no visibility timeout, so concurrent receivers would take the same
 # message (and moto's in-process SQS is not safe for concurrent receives).
@@ -124,10 +125,17 @@ def activation_deferred() -> Iterator[None]:
         _activate_after_sign_up = True
 
 
+def relay_wallet_activations() -> int:
+    """One poll of the activation relay (as its scheduled run does every 0.25 s): the activations it queued."""
+    from offerhub.wallets import activation_relay
+
+    return activation_relay.run(lambda: 60_000, max_ticks=1, poll_seconds=0)["queued"]
+
+
 def drain_wallet_activations(max_batches: int = 50) -> list[dict[str, int]]:
-    """Run the wallet activator on the activation queue until it is empty, as the event source mapping does (a
-    failed record is received again: the tests' queue has no visibility timeout; after maxReceiveCount it goes to
-    the DLQ). One {"received", "failed", "deleted"} per batch."""
+    """Relay the new wallets to the activation queue, then run the wallet activator on it until it is empty, as the
+    event source mapping does (a failed record is received again: the tests' queue has no visibility timeout; after
+    maxReceiveCount it goes to the DLQ). One {"received", "failed", "deleted"} per batch."""
     from local.queues import QueueBinding, poll_once
 
     url = os.environ.get("WALLET_ACTIVATION_QUEUE_URL")
@@ -136,6 +144,7 @@ def drain_wallet_activations(max_batches: int = 50) -> list[dict[str, int]]:
     binding = QueueBinding(url, load_function("wallet_activator").handler, "wallet_activator")
     batches = []
     with _draining:
+        relay_wallet_activations()
         for _ in range(max_batches):
             batch = poll_once(binding)
             if not batch["received"]:

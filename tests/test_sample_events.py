@@ -46,8 +46,8 @@ def test_every_sample_event_is_covered():
     streaming = {p.name for pattern in ("ws_*.json", "stream_dispatcher*.json") for p in EVENTS_DIR.glob(pattern)}
     # The webhook sender's schedule event: tests/outbound/test_delivery.py (a run with a short deadline).
     outbound = {p.name for p in EVENTS_DIR.glob("webhook_sender*.json")}
-    # ... and the wallet activator's SQS event: tests/crypto/test_activation.py.
-    outbound.add("wallet_activator_sqs.json")
+    # ... and the wallet activator's SQS event and the activation relay's schedule: tests/crypto/test_activation.py.
+    outbound |= {"wallet_activator_sqs.json", "activation_relay_schedule.json"}
     assert {p.name for p in EVENTS_DIR.glob("*.json")} - streaming - outbound == set(SAMPLES) | {"migrate_direct.json",
                                                                         "schedule_tick.json",
                                                                         "webhook_worker_sqs.json"}

@@ -204,7 +204,10 @@ def test_every_queue_has_its_worker_with_partial_batch_failures_and_a_dead_lette
     assert template["Globals"]["Function"]["Environment"]["Variables"][env] == {"Ref": queue}
 
 
-def test_sign_up_may_queue_wallet_activations():
-    """POST /users (and every function that can find a wallet still CREATED) sends to the activation queue."""
-    users = load_template()["Resources"]["UsersFunction"]["Properties"]["Policies"]
-    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["WalletActivationQueue", "QueueName"]}}} in users
+def test_the_activation_relay_and_sign_up_may_queue_wallet_activations():
+    """The relay queues new wallets; POST /users (and every function that can find a wallet still CREATED) queues
+    one again from the request."""
+    resources = load_template()["Resources"]
+    send = {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["WalletActivationQueue", "QueueName"]}}}
+    for function in ("ActivationRelayFunction", "UsersFunction"):
+        assert send in resources[function]["Properties"]["Policies"], function

@@ -246,7 +246,7 @@ def test_the_scheduled_money_jobs_park_their_failed_runs(template):
     scheduled = {name: fn for name, fn in functions(resources).items()
                  if any(e["Type"] == "Schedule" for e in fn["Properties"].get("Events", {}).values())}
     assert set(scheduled) == {"MonitorFunction", "ReconciliationFunction", "StreamDispatcherFunction",
-                              "WebhookSenderFunction"}
+                              "WebhookSenderFunction", "ActivationRelayFunction"}
     dlq = {"Fn::GetAtt": ["ScheduledJobsDeadLetterQueue", "Arn"]}
     for name, fn in scheduled.items():
         invoke = fn["Properties"]["EventInvokeConfig"]
@@ -271,6 +271,7 @@ def test_no_concurrency_is_reserved_unless_asked(template):
     jobs = {n: f["Properties"]["ReservedConcurrentExecutions"] for n, f in functions(capped["Resources"]).items()
             if "ReservedConcurrentExecutions" in f["Properties"]}
     assert jobs == {"MonitorFunction": 1, "ReconciliationFunction": 1, "WebhookSenderFunction": 1,
+                    "ActivationRelayFunction": 1,
                     "StreamDispatcherFunction": 2}
 
 

@@ -1,6 +1,7 @@
-"""Sign-up off the critical path (issue 11.3): POST /users creates the wallet (CREATED) and queues its activation;
-the wallet activator (SQS) makes it ACTIVE, retried on failure, a duplicate a no-op; a deposit that lands before
-the status flip is credited once; operations that need the wallet answer 409 WALLET_NOT_ACTIVE meanwhile."""
+"""Sign-up off the critical path (issue 11.3): POST /users creates the wallet (CREATED) and commits `wallet.created`;
+the activation relay queues it from the log, the wallet activator (SQS) makes it ACTIVE, retried on failure, a
+duplicate a no-op; a deposit that lands before the status flip is credited once; operations that need the wallet
+answer 409 WALLET_NOT_ACTIVE meanwhile."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import text
 
 from tests.conftest import RAILS
 from tests.crypto.conftest import run_monitor
-from tests.lambda_client import activation_deferred, call, drain_wallet_activations
+from tests.lambda_client import activation_deferred, call, drain_wallet_activations, relay_wallet_activations
 
 
 def _sign_up(key: str) -> dict[str, Any]:
@@ -40,6 +41,80 @@ def test_sign_up_commits_the_user_and_its_sealed_wallet_in_one_transaction(key):
             "(SELECT id FROM wallets WHERE user_id = :u)"), {"u": user["id"]}).scalars().all()
     assert len(xids) == 1, xids
     assert drain_wallet_activations() == [{"received": 1, "failed": 0, "deleted": 1}]
+
+
+def _queued() -> int:
+    import boto3
+
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=os.environ["WALLET_ACTIVATION_QUEUE_URL"],
+                                                          AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_sign_up_makes_no_queue_call_and_the_relay_queues_the_activation_once(key, monkeypatch):
+    from offerhub.adapters.aws import queue
+
+    drain_wallet_activations()
+    sent: list[str] = []
+    real = queue._sqs()
+    monkeypatch.setattr(queue, "_sqs", lambda: sent.append("sqs") or real)
+    _sign_up(key)
+    _sign_up(key)
+    assert sent == [] and _queued() == 0  # the request path never reached SQS
+    assert relay_wallet_activations() == 2  # both, in one SendMessageBatch
+    assert sent == ["sqs"] and _queued() == 2
+    assert relay_wallet_activations() == 0  # its cursor moved past them
+    assert drain_wallet_activations() == [{"received": 2, "failed": 0, "deleted": 2}]
+
+
+def test_the_relay_keeps_its_place_while_the_queue_refuses(key, monkeypatch):
+    from offerhub.adapters.aws import queue
+    from offerhub.core.errors import ServiceUnavailable
+
+    class PartlyRefusing:  # SQS took none of the batch, or only some of it: the batch is sent again whole
+        def __init__(self, failed: list[dict[str, Any]] | None):
+            self.failed = failed
+
+        def send_message_batch(self, **request: Any) -> dict[str, Any]:
+            if self.failed is None:
+                raise ConnectionError("SQS is unreachable")
+            return {"Successful": [], "Failed": self.failed}
+
+    drain_wallet_activations()
+    user = _sign_up(key)
+    real = queue._sqs()
+    for failed in (None, [{"Id": "0", "SenderFault": False, "Code": "InternalError"}]):
+        monkeypatch.setattr(queue, "_sqs", lambda failed=failed: PartlyRefusing(failed))
+        with pytest.raises(ServiceUnavailable):
+            relay_wallet_activations()
+    monkeypatch.setattr(queue, "_sqs", lambda: real)
+    assert relay_wallet_activations() == 1  # the runs that failed did not move the cursor
+    assert drain_wallet_activations() == [{"received": 1, "failed": 0, "deleted": 1}]
+    assert _wallet(key, user["id"])["status"] == "ACTIVE"
+
+
+def test_the_relay_function_runs_until_its_deadline_from_its_schedule_event(key):
+    from local.functions import LambdaContext
+    from tests.lambda_client import load_function, sample_event
+
+    drain_wallet_activations()
+    _sign_up(key)
+    context = LambdaContext(function_name="activation_relay", timeout_seconds=5.6)  # stops 5 s before the deadline
+    result = load_function("activation_relay").handler(sample_event("activation_relay_schedule.json"), context)
+    assert result["reader"] == "wallet-activation" and not result["skipped"] and result["ticks"] >= 1
+    assert result["queued"] == 1 and _queued() == 1
+    assert drain_wallet_activations() == [{"received": 1, "failed": 0, "deleted": 1}]
+
+
+def test_the_relay_skips_a_wallet_already_active(key):
+    from offerhub.core.context import RequestContext
+    from offerhub.wallets import activation, service
+
+    drain_wallet_activations()
+    user = _sign_up(key)
+    activation.activate(RequestContext(request_id="req-direct"), service.wallet_row(user["id"]))  # e.g. an earlier
+    assert relay_wallet_activations() == 0  # message, or the request path after a retried sign-up
+    assert _queued() == 0
 
 def _wallet(key: str, user_id: str) -> dict[str, Any]:
     wallet = call("GET", f"/api/v1/users/{user_id}/wallet", key=key)
@@ -202,6 +277,7 @@ def test_a_stalled_activation_is_queued_again_by_the_reconciliation(key):
     user = _sign_up(key)
     wallet_id = _wallet(key, user["id"])["id"]
     sqs, url = boto3.client("sqs"), os.environ["WALLET_ACTIVATION_QUEUE_URL"]
+    assert relay_wallet_activations() == 1
     sqs.purge_queue(QueueUrl=url)  # the message is gone, as after its last receive
     assert drain_wallet_activations() == []
 

@@ -3,7 +3,8 @@ outbound webhooks) read it.
 
 Sequences are assigned in commit order (events/store.py), so a reader that handles `sequence > cursor` in
 order and then moves its cursor never skips an event. Each reader has a name and its own cursor (the last
-sequence it handled, in `monitor_cursors`); a new reader starts at the head of the log, not at its start.
+sequence it handled, in `monitor_cursors`); a new reader starts at the head of the log, not at its start, unless it
+asks for the whole log (`from_start`: a relay that must not miss what was committed before its first run).
 
 A run is one scheduled invocation that keeps polling until its Lambda is about to time out, so events are
 pushed within a poll interval of their commit rather than a schedule's minute. Only one run per reader holds
@@ -66,14 +67,14 @@ def read_after(conn: Connection, sequence: int, limit: int = BATCH) -> list[Even
 
 
 def follow(reader: str, tick: Tick, remaining_ms: Callable[[], int], *, poll_seconds: float = POLL_SECONDS,
-           reserve_ms: int = RESERVE_MS, max_ticks: int | None = None) -> FollowRun:
+           reserve_ms: int = RESERVE_MS, max_ticks: int | None = None, from_start: bool = False) -> FollowRun:
     """Hand every event after the reader's cursor to `tick`, in order, until the deadline (or `max_ticks`)."""
     run = FollowRun(reader=reader)
     with _exclusive(reader) as mine:
         if not mine:
             run.skipped = True
             return run
-        cursor = _load_cursor(reader)
+        cursor = _load_cursor(reader, from_start)
         while remaining_ms() > reserve_ms and (max_ticks is None or run.ticks < max_ticks):
             with read_only() as conn:
                 batch = read_after(conn, cursor)
@@ -105,13 +106,13 @@ def _exclusive(reader: str) -> Iterator[bool]:
                 conn.commit()
 
 
-def _load_cursor(reader: str) -> int:
+def _load_cursor(reader: str, from_start: bool = False) -> int:
     name = _cursor_name(reader)
     with get_engine().begin() as conn:
         stored = conn.execute(select(monitor_cursors.c.cursor).where(monitor_cursors.c.name == name)).scalar()
         if stored is not None:
             return int(stored)
-        start = head(conn)
+        start = 0 if from_start else head(conn)
         conn.execute(pg_insert(monitor_cursors).values(name=name, cursor=str(start), updated_at=utcnow())
                      .on_conflict_do_nothing())
         return start

@@ -1,7 +1,9 @@
 """Wallet activation, off the sign-up path (issue 11.3).
 
 POST /users creates the user's wallet (the secret sealed, status CREATED: its deposit address is known, nothing
-exists on chain yet) and returns; it queues the activation here (`request`). The wallet activator
+exists on chain yet) and returns; the activation relay (wallets/activation_relay.py) queues the activation from the
+wallet's `wallet.created` event, and the paths that find a wallet still CREATED queue it again here (`request`).
+The wallet activator
 (functions/wallet_activator, an SQS worker) runs `activate_queued`:
 
 - an ACTIVE wallet is a no-op: a duplicate message, or a retry after a success, changes nothing;

@@ -1,7 +1,8 @@
 """Wallet use cases: create (sealed secret), activate on chain, read, sign.
 
 A user's wallet is created with the user (POST /users) and activated on chain by a queue worker afterwards
-(wallets/activation.py): sign-up never waits for the chain. Operations that sign with a user's wallet get it
+(wallets/activation.py; the activation relay queues it from the event log): sign-up never waits for the chain,
+nor for the queue. Operations that sign with a user's wallet get it
 through `user_signer`, which answers 409 WALLET_NOT_ACTIVE (Retry-After) while the activation is pending. The
 secret is opened only to sign (wallets/sealing.py).
 """
@@ -197,8 +198,8 @@ def chain_usdc(user_id: str) -> Decimal | None:
 
 class CryptoWalletProvisioner(AccountProvisioner):
     """users/provisioning hook: every new user gets a wallet, sealed and CREATED in the user's own transaction, its
-    activation queued after the commit; a retried POST /users queues it again while it is not ACTIVE (and creates
-    it for a user from before that lacks one). Nothing waits for the chain."""
+    activation queued by the relay once committed; a retried POST /users queues it again while it is not ACTIVE
+    (and creates it for a user from before that lacks one). Nothing waits for the chain."""
 
     def __init__(self, ctx: RequestContext):
         self.ctx = ctx
@@ -216,8 +217,8 @@ class CryptoWalletProvisioner(AccountProvisioner):
             self._attached = insert_user_wallet(uow, staged)
 
     def provision(self, user: dict[str, Any]) -> bool:
-        if self._attached is not None:  # the wallet committed with this (new) user: no need to read it back
-            activation.request(self.ctx, self._attached)
-        else:  # a retried POST /users (its wallet exists: no KMS call), or staging failed (tried again: 503)
-            provision_user_wallet(self.ctx, user["id"])
+        # A wallet committed with this (new) user has its `wallet.created` in the log: the activation relay queues it
+        # (wallets/activation_relay.py), so the request makes no queue call.
+        if self._attached is None:  # a retried POST /users (its wallet exists: no KMS call), or staging failed
+            provision_user_wallet(self.ctx, user["id"])  # (tried again: 503)
         return False  # the wallet is not part of the user view

@@ -112,6 +112,12 @@ def created_before(conn: Connection, cutoff: datetime, limit: int) -> list[dict[
     return [dict(r._mapping) for r in rows]
 
 
+def still_created(conn: Connection, wallet_ids: list[str]) -> set[str]:
+    """Those of the wallets that are still CREATED."""
+    return set(conn.execute(select(wallets.c.id).where(wallets.c.id.in_(wallet_ids), wallets.c.status == CREATED))
+               .scalars())
+
+
 def mark_active(conn: Connection, wallet_id: str) -> bool:
     """CREATED → ACTIVE; False when it was ACTIVE already (a concurrent activation flipped it first)."""
     result = conn.execute(update(wallets).where(wallets.c.id == wallet_id, wallets.c.status == CREATED)
