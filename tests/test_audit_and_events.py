@@ -74,6 +74,37 @@ def test_events_are_written_with_the_change_or_not_at_all(new_user):
     assert count == 0
 
 
+@pytest.mark.parametrize("with_event", [True, False])
+def test_a_unit_of_works_audit_rows_and_events_are_one_statement_before_its_commit(new_user, with_event):
+    """Audit rows wait for the commit and ride with the events' append (or go alone): one round trip, whatever their
+    number, and the rows are as an immediate insert writes them (a missing before/after/error is a JSON null)."""
+    from sqlalchemy import event
+
+    from offerhub.audit.service import record
+    from offerhub.audit.store import insert_row
+
+    user = new_user()["id"]
+    ctx = RequestContext(request_id="rides-with-events-" + str(with_event))
+    statements: list[str] = []
+    with transaction(ctx) as uow:
+        if with_event:
+            uow.emit("user.updated", "User", user, {"userId": user})
+        ids = [record(uow, "user.updated", "User", user, after={"n": n}) for n in range(3)]
+        event.listen(uow.conn, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        ids.append(insert_row(uow.conn, ctx, action="user.updated", resource_type="User", resource_id=user,
+                              result="SUCCESS", after={"n": 3}))  # immediate: the shape to match
+    assert len(statements) == 2 and "audit_logs" in statements[1] and ("events" in statements[1]) is with_event
+    with get_engine().connect() as conn:
+        rows = conn.execute(text(
+            "SELECT id, jsonb_typeof(before) AS before, jsonb_typeof(error) AS error, after, actor_type, result, "
+            "request_id, occurred_at FROM audit_logs WHERE request_id = :r ORDER BY occurred_at"),
+            {"r": ctx.request_id}).mappings().all()
+    assert [r["id"] for r in rows] == ids
+    assert [r["after"] for r in rows] == [{"n": n} for n in range(4)]
+    assert {(r["before"], r["error"], r["actor_type"], r["result"]) for r in rows} == {("null", "null", "system",
+                                                                                         "SUCCESS")}
+
+
 def test_event_replay_is_in_order_and_resumable(api_key, new_user):
     key = api_key("read", "support")
     user = new_user()["id"]

@@ -22,17 +22,12 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> str:
-    """A successful action, written in the same transaction as the change it describes."""
-    return store.insert_row(
-        uow.conn,
-        uow.ctx,
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        result="SUCCESS",
-        before=before,
-        after=after,
-    )
+    """A successful action, written in the same transaction as the change it describes (at its commit, with its
+    events: adapters/postgres/unit_of_work.py). Returns the row's id."""
+    row = store.new_row(uow.ctx, action=action, resource_type=resource_type, resource_id=resource_id,
+                        result="SUCCESS", before=before, after=after)
+    uow.audit(row)
+    return row["id"]
 
 
 def record_failure(

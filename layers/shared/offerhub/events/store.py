@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select, text
 
 from offerhub.adapters.postgres.schema import events
+from offerhub.audit import store as audit_store
 from offerhub.core.clock import iso, utcnow
 from offerhub.core.ids import new_id
 
@@ -23,15 +24,24 @@ _APPEND = text(
         AS e(ord int, id text, type text, aggregate_type text, aggregate_id text, data jsonb)
     """
 )
+# The same, the audit rows inserted by a data-modifying CTE (run to completion whether or not the query reads it).
+_APPEND_WITH_AUDIT = text("WITH audit AS (" + audit_store.INSERT_ROWS + "),"
+                          + _APPEND.text.strip().removeprefix("WITH"))
 
 
-def append_events(conn: Connection, pending: Sequence[Any], request_id: str | None) -> None:
+def append_events(conn: Connection, pending: Sequence[Any], request_id: str | None,
+                  audit_rows: list[dict[str, Any]] | None = None) -> None:
+    """The unit of work's events, and its audit rows (if any) in the same statement: a round trip saved."""
     rows = [
         {"ord": i + 1, "id": new_id("evt"), "type": e.type, "aggregate_type": e.aggregate_type,
          "aggregate_id": e.aggregate_id, "data": e.data}
         for i, e in enumerate(pending)
     ]
-    conn.execute(_APPEND, {"n": len(rows), "rows": json.dumps(rows), "now": utcnow(), "request_id": request_id})
+    params = {"n": len(rows), "rows": json.dumps(rows), "now": utcnow(), "request_id": request_id}
+    if not audit_rows:
+        conn.execute(_APPEND, params)
+        return
+    conn.execute(_APPEND_WITH_AUDIT, {**params, **audit_store.rows_parameter(audit_rows)})
 
 
 def sequence_of(conn: Connection, event_id: str) -> int | None:

@@ -32,10 +32,15 @@ class UnitOfWork:
     ctx: RequestContext
     events: list[PendingEvent] = field(default_factory=list)
     counts: list[tuple[str, float]] = field(default_factory=list)
+    audit_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def emit(self, type: str, aggregate_type: str, aggregate_id: str, data: dict[str, Any]) -> None:
         """Queue a domain event; it is appended to the event log just before commit."""
         self.events.append(PendingEvent(type, aggregate_type, aggregate_id, data))
+
+    def audit(self, row: dict[str, Any]) -> None:
+        """Queue an audit row (audit.store.new_row); it is written with the events, just before commit."""
+        self.audit_rows.append(row)
 
     def count(self, metric: str, value: float = 1) -> None:
         """Count a metric (offerhub.observability.METRICS) once this transaction commits: a rolled-back credit
@@ -45,13 +50,16 @@ class UnitOfWork:
 
 @contextmanager
 def transaction(ctx: RequestContext) -> Iterator[UnitOfWork]:
+    from offerhub.audit.store import insert_rows
     from offerhub.events.store import append_events
 
     with traced("postgres"), _database_reachable(), _connect() as conn, conn.begin():
         uow = UnitOfWork(conn=conn, ctx=ctx)
         yield uow
-        if uow.events:
-            append_events(conn, uow.events, ctx.request_id)
+        if uow.events:  # the audit rows ride along: one round trip before the commit for both
+            append_events(conn, uow.events, ctx.request_id, uow.audit_rows)
+        elif uow.audit_rows:
+            insert_rows(conn, uow.audit_rows)
     for metric, value in uow.counts:  # committed
         count(metric, value)
 
