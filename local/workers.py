@@ -1,9 +1,13 @@
 """The local gateway on every core: N worker processes serve the HTTP API on one port.
 
 `make run` starts OFFERHUB_WORKERS gateway workers (default: the number of cores; 1 keeps the single process of
-before). Each is `python -m local.workers`: it loads every HTTP function warm and listens on PORT with its own
-SO_REUSEPORT socket, so the kernel spreads connections over the workers. A worker gets its whole configuration from
-the environment the main process built (database, moto endpoint, rails, keys) before spawning it.
+before). Each is `python -m local.workers`: it loads every HTTP function warm and serves the connections the main
+process deals it. The main process listens on PORT and hands each accepted connection to the next worker in turn
+(round robin, the socket passed over a Unix socket with SCM_RIGHTS); from then on the worker and the client talk
+directly. Dealt in turn, eight keep-alive clients are four per worker: with one SO_REUSEPORT socket per worker the
+kernel hashed them (5:3 or worse in 22 of 30 tries on two workers), and the busier worker capped the throughput. A
+worker gets its whole configuration from the environment the main process built (database, moto endpoint, rails,
+keys) before spawning it.
 
 What holds state runs once, in the main process: Postgres, moto, the sandbox rails, the schedules, the SQS pollers
 and the WebSocket API emulation. That emulation keeps each open connection in the memory of the process that
@@ -20,6 +24,7 @@ A worker whose main process has gone (SIGKILL) stops by itself within a second.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import queue
 import signal
@@ -39,6 +44,7 @@ from local.functions import ROOT
 
 UPSTREAM_ENV = "OFFERHUB_GATEWAY_UPSTREAM"  # host:port of the main process's private gateway
 READY_FD_ENV = "OFFERHUB_WORKER_READY_FD"
+HANDOFF_FD_ENV = "OFFERHUB_WORKER_HANDOFF_FD"  # the worker's end of the Unix socket its connections arrive on
 INDEX_ENV = "OFFERHUB_WORKER_INDEX"
 PARENT_ENV = "OFFERHUB_WORKER_PARENT"
 STOP_GRACE_SECONDS = 15.0
@@ -56,7 +62,7 @@ def worker_count() -> int:
 
 
 def port_is_free(port: int) -> bool:
-    """Nobody listens on the port (checked without SO_REUSEPORT: another stack's workers would otherwise share it)."""
+    """Nobody listens on the port."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -78,9 +84,13 @@ class Workers:
         self._ready_read, self._ready_write = os.pipe()
         self.ready: queue.Queue[tuple[int, int]] = queue.Queue()
         self._lock = threading.Lock()
+        self._handoffs: dict[int, socket.socket] = {}  # worker index → our end of its connection socket
+        self._listener: socket.socket | None = None
 
     def start(self, timeout: float = 180.0) -> list[int]:
-        """Every worker started and listening; their pids. Raises if one exits first or the time runs out."""
+        """Every worker started and serving, and PORT dealt to them; their pids. Raises if one exits first or the
+        time runs out."""
+        self._listener = _listen(int(self.env["PORT"]))  # connections wait in its backlog until the workers are up
         threading.Thread(target=self._read_ready, daemon=True, name="workers-ready").start()
         for index in range(self.count):
             self._spawn(index)
@@ -99,6 +109,7 @@ class Workers:
             if time.monotonic() > deadline:
                 raise RuntimeError("gateway workers did not start in time")
         threading.Thread(target=self._watch, daemon=True, name="workers-watch").start()
+        threading.Thread(target=self._deal, args=(self._listener,), daemon=True, name="workers-deal").start()
         return [listening[i] for i in range(self.count)]
 
     def pids(self) -> list[int]:
@@ -106,11 +117,38 @@ class Workers:
             return [p.pid for p in self.processes.values()]
 
     def _spawn(self, index: int) -> None:
-        env = {**self.env, INDEX_ENV: str(index), READY_FD_ENV: str(self._ready_write), PARENT_ENV: str(os.getpid())}
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one message: one connection
+        env = {**self.env, INDEX_ENV: str(index), READY_FD_ENV: str(self._ready_write), PARENT_ENV: str(os.getpid()),
+               HANDOFF_FD_ENV: str(theirs.fileno())}
         process = subprocess.Popen([sys.executable, "-m", "local.workers"], cwd=ROOT, env=env,
-                                   pass_fds=(self._ready_write,))
+                                   pass_fds=(self._ready_write, theirs.fileno()))
+        theirs.close()
         with self._lock:
             self.processes[index] = process
+            previous = self._handoffs.pop(index, None)
+            self._handoffs[index] = ours
+        if previous is not None:
+            previous.close()
+
+    def _deal(self, listener: socket.socket) -> None:
+        """Accept on PORT and hand each connection to the next worker in turn; one that cannot take it (it died, and
+        is being replaced) is skipped. Runs until the listener is closed (stop)."""
+        turn = itertools.count()
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return  # closed: the stack is stopping
+            with connection:
+                with self._lock:
+                    handoffs = [self._handoffs[i] for i in sorted(self._handoffs)]
+                start = next(turn)
+                for offset in range(len(handoffs)):
+                    try:
+                        socket.send_fds(handoffs[(start + offset) % len(handoffs)], [b"c"], [connection.fileno()])
+                        break
+                    except OSError:
+                        continue
 
     def _read_ready(self) -> None:
         with os.fdopen(self._ready_read, "rb", buffering=0) as pipe:
@@ -152,6 +190,8 @@ class Workers:
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM to every worker, SIGKILL to any still running after `grace` seconds; each reaped."""
         self.stopping.set()
+        if self._listener is not None:
+            self._listener.close()  # no new connections; the dealer returns
         with self._lock:
             processes = list(self.processes.items())
         for _, process in processes:
@@ -166,6 +206,9 @@ class Workers:
                 process.kill()
                 process.wait()
         os.close(self._ready_write)
+        with self._lock:
+            for handoff in self._handoffs.values():
+                handoff.close()
 
 
 # -- a worker's side: forwarding to the main process -----------------------------------------------------------------
@@ -252,15 +295,49 @@ async def forward_websocket(client: WebSocket, url: str) -> None:
 
 # -- a worker's main ---------------------------------------------------------------------------------------------------
 def _listen(port: int) -> socket.socket:
-    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on the accepted connections only then, and without it an
-    # answer's body waits for the client's delayed ACK of its headers (40 ms per request on a keep-alive connection).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(2048)
     sock.set_inheritable(False)
     return sock
+
+
+class DealtServer:
+    """uvicorn serving the connections the main process deals this worker (Workers._deal), not a socket of its own."""
+
+    def __init__(self, server: Any, handoff: socket.socket):
+        self.server = server
+        self.handoff = handoff
+        server.startup = self._startup  # uvicorn's own startup with no listener, then the handoff read
+
+    async def _startup(self, sockets: list[socket.socket] | None = None) -> None:
+        server = self.server
+        await type(server).startup(server, sockets=[])
+        config, loop = server.config, asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:  # what uvicorn's startup gives create_server (uvicorn pinned: 0.54)
+            return config.http_protocol_class(config=config, server_state=server.server_state,
+                                              app_state=server.lifespan.state)
+
+        self.handoff.setblocking(False)
+        loop.add_reader(self.handoff.fileno(), self._take, loop, protocol)
+
+    def _take(self, loop: asyncio.AbstractEventLoop, protocol: Any) -> None:
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(self.handoff, 16, 4)
+            except BlockingIOError:
+                return
+            if not message and not fds:  # the main process has gone: _exit_with_parent stops us
+                loop.remove_reader(self.handoff.fileno())
+                return
+            for fd in fds:
+                # A TCP socket (proto IPPROTO_TCP, read back from the fd): asyncio sets TCP_NODELAY on it, without
+                # which an answer's body waits for the client's delayed ACK of its headers (40 ms per request).
+                connection = socket.socket(fileno=fd)
+                connection.setblocking(False)
+                loop.create_task(loop.connect_accepted_socket(protocol, connection))
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -287,10 +364,11 @@ def main() -> None:
 
     import uvicorn
 
-    sock = _listen(int(os.environ["PORT"]))
+    handoff = socket.socket(fileno=int(os.environ[HANDOFF_FD_ENV]))
     # asyncio's loop, never uvloop even when installed: with uvloop 0.23 a bench run under load twice left a keep-alive
     # client waiting for an answer while the worker sat idle; asyncio's loop has not done that.
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, loop="asyncio"))
+    DealtServer(server, handoff)
     ready_fd = int(os.environ[READY_FD_ENV])
 
     def announce() -> None:
@@ -303,7 +381,7 @@ def main() -> None:
     threading.Thread(target=announce, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # uvicorn re-raises it after its graceful shutdown
     try:
-        server.run(sockets=[sock])
+        server.run()
     except KeyboardInterrupt:
         pass
 

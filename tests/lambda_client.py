@@ -100,7 +100,7 @@ def call(method: str, path: str, *, key: str | None = None, **kwargs: Any) -> Re
         headers.setdefault("authorization", f"Bearer {key}")
     function = function_for(path)
     result = invoke(function, http_event(method, path, headers=headers, **kwargs))
-    if function == "users" and _activate_after_sign_up:
+    if function == "users" and method == "POST" and _activate_after_sign_up:
         drain_wallet_activations()
     return result
 

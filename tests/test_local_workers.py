@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import signal
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def _workers(stack: Stack) -> list[psutil.Process]:
 
 
 def _answered_by(stack: Stack, requests: int = 40) -> set[int]:
-    """The worker pids that answered, each request on a new connection (the kernel spreads connections)."""
+    """The worker pids that answered, each request on a new connection (the main process deals connections)."""
     pids = set()
     for _ in range(requests):
         response = httpx.get(f"{stack.base}/health", headers={"connection": "close"}, timeout=30)
@@ -53,6 +54,20 @@ def test_requests_spread_over_the_workers(stack: Stack):
     assert len(workers) == 2
     assert stack.process.pid not in workers
     assert _answered_by(stack) == workers
+
+
+def test_keep_alive_connections_are_dealt_to_the_workers_in_turn(stack: Stack):
+    """Eight clients that keep their connection are four per worker, every time (hashed by the kernel, as with one
+    SO_REUSEPORT socket per worker, they were 5:3 or worse two times in three)."""
+    for _ in range(3):
+        clients = [httpx.Client(base_url=stack.base, timeout=30) for _ in range(8)]
+        try:
+            answered = [int(c.get("/health").headers[WORKER_HEADER]) for c in clients]
+            assert [int(c.get("/health").headers[WORKER_HEADER]) for c in clients] == answered  # the same connection
+        finally:
+            for client in clients:
+                client.close()
+        assert sorted(Counter(answered).values()) == [4, 4], answered
 
 
 def test_the_schedules_run_once_in_the_main_process(stack: Stack, trace: Path):
