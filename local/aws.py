@@ -38,8 +38,9 @@ def _speed_up_moto() -> None:
     answers are unchanged):
     - routing lists moto's package folder from disk on every request: listed once;
     - SQS computes every attribute of a queue, its approximate message counts included (a clock read through
-      datetime for each message), on every SendMessage and on every message a receive returns, so a queue with
-      a backlog (sign-ups faster than activations) makes each call slower: the clock read is a float again."""
+      datetime for each message), on every SendMessage and three times for every message a receive returns (to
+      read the retention period), so a queue with a backlog (sign-ups faster than activations) made each call
+      slower: the clock read is a float again, and a receive reads the retention period from the queue."""
     import functools
     import time
 
@@ -55,6 +56,12 @@ def _speed_up_moto() -> None:
         return time.time() * 1000.0 if dt is None else moto_utils.unix_time_millis(dt)
 
     sqs_models.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = self.get_queue(queue_name).message_retention_period
+        return retention + message.sent_timestamp / 1000 > moto_utils.unix_time()
+
+    sqs_models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
 
 def provision(template: Template, *, master_key: str, state_dir: Path | None = None) -> dict[str, str]:

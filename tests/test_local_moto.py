@@ -1,5 +1,5 @@
 """The local stack's moto server is sped up (local/aws.py `_speed_up_moto`: the package listing read once, SQS's
-clock read as a float), and still answers as moto does: message counts, visibility, receive."""
+clock read as a float, a receive's retention check reading one field), and still answers as moto does: message counts, visibility, receive."""
 
 from __future__ import annotations
 
@@ -24,6 +24,18 @@ SCRIPT = textwrap.dedent("""
     counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     sent = int(sqs.receive_message(QueueUrl=url, AttributeNames=["SentTimestamp"])["Messages"][0]
                ["Attributes"]["SentTimestamp"])
+    from moto.sqs import models
+    kept = sqs.create_queue(QueueName="kept", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    for body in ("new", "expired"):
+        sqs.send_message(QueueUrl=kept, MessageBody=body)
+    queue, = [q for b in models.sqs_backends.values() for r in b.values() for q in r.queues.values()
+              if q.name == "kept"]
+    queue._messages[1].sent_timestamp -= 120_000  # sent two minutes ago: past the queue's retention
+    reads = []
+    computed = models.Queue.attributes
+    models.Queue.attributes = property(lambda q: reads.append(q.name) or computed.fget(q))
+    kept_received = [m["Body"] for m in sqs.receive_message(QueueUrl=kept, MaxNumberOfMessages=10)["Messages"]]
+    models.Queue.attributes = computed
     print(json.dumps({
         "received": [m["Body"] for m in got],
         "visible": counts["ApproximateNumberOfMessages"],
@@ -31,6 +43,7 @@ SCRIPT = textwrap.dedent("""
         "delayed": counts["ApproximateNumberOfMessagesDelayed"],
         "sent_ms_ago": time.time() * 1000 - sent,
         "listing_cached": hasattr(backends.list_of_moto_modules, "cache_info"),
+        "kept_received": kept_received, "attribute_reads": len(reads),
     }))
 """)
 
@@ -47,3 +60,5 @@ def test_the_sped_up_moto_server_still_counts_and_hides_messages_as_moto_does():
     assert (answer["visible"], answer["in_flight"], answer["delayed"]) == ("2", "1", "1")
     assert 0 <= answer["sent_ms_ago"] < 60_000  # SentTimestamp is epoch milliseconds, as before
     assert answer["listing_cached"]
+    # a receive still drops what outlived the queue's retention period, and no longer computes its attributes
+    assert answer["kept_received"] == ["new"] and answer["attribute_reads"] == 0
