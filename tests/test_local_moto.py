@@ -1,5 +1,6 @@
 """The local stack's moto server is sped up (local/aws.py `_speed_up_moto`: the package listing read once, SQS's
-clock read as a float, a receive's retention check reading one field), and still answers as moto does: message counts, visibility, receive."""
+clock read as a float, a receive's retention check reading one field), and still answers as moto does: message
+counts, visibility, receive, retention."""
 
 from __future__ import annotations
 
