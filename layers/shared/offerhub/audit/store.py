@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, select, text
 
 from offerhub.adapters.postgres.schema import audit_logs, newest_first_page
 from offerhub.core.clock import iso, utcnow
@@ -45,8 +45,10 @@ def new_row(
 
 
 def insert_row(conn: Connection, ctx: RequestContext, **fields: Any) -> str:
+    """One audit row written now (a refused action's, in a transaction of its own); the same statement as a unit of
+    work's rows at its commit."""
     row = new_row(ctx, **fields)
-    conn.execute(insert(audit_logs).values(**row))
+    insert_rows(conn, [row])
     return row["id"]
 
 
