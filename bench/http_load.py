@@ -7,7 +7,8 @@ cells, so a neighbour's load on the shared machine drifts both sides of each rat
 
 Per cell: req/s, p50/p90/p99 latency, and CPU per request: user+sys of the stack's processes (the parent, its
 gateway workers, the watchdog: the process tree) and, apart, of the embedded Postgres (the postmaster and its
-backends), each as a delta over the cell divided by its requests.
+backends) and of this client, each as a delta over the cell divided by its requests; and the machine's idle share
+over the cell (the client shares the two cores, so 8 threads can at best use what 1 thread leaves idle).
 
 BENCH_HTTP_REQUESTS changes the requests per cell (2,000; BENCH_HTTP_REQUESTS_<CELL> for one cell), BENCH_HTTP_ROUNDS
 the rounds (2), BENCH_HTTP_CELLS the cells (comma-separated names: health, balance, users, reserve), OFFERHUB_WORKERS
@@ -35,6 +36,7 @@ from typing import Any
 import psutil
 
 from local.launcher import StackProcess
+from local.workers import worker_count
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "2000"))
@@ -149,6 +151,9 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     cpu_ms: float = 0.0
     pg_ms: float = 0.0
+    client_ms: float = 0.0  # this load client's own CPU per request (every thread of the bench process)
+    idle: float = 0.0  # the machine's idle share over the cell (all cores; steal counted apart)
+    steal: float = 0.0
 
 
 def run_cell(stack: LocalStack, cell: Cell, threads: int, n: int, warmup: int = WARMUP) -> Result:
@@ -195,14 +200,20 @@ def run_cell(stack: LocalStack, cell: Cell, threads: int, n: int, warmup: int = 
         stack.settle()  # before the warm-up: an idle keep-alive connection is closed after 5 s
         phase(warmup)
         cpu0, pg0 = stack.cpu_seconds()
+        client0, machine0 = time.process_time(), psutil.cpu_times()
         latencies, elapsed = phase(n)
+        client1, machine1 = time.process_time(), psutil.cpu_times()
         cpu1, pg1 = stack.cpu_seconds()
     finally:
         for c in clients:
             c.close()
     if cell.finish is not None:
         cell.finish(answers)
-    return Result(rps=n / elapsed, latencies=latencies, cpu_ms=(cpu1 - cpu0) * 1000 / n, pg_ms=(pg1 - pg0) * 1000 / n)
+    spent = {k: getattr(machine1, k) - getattr(machine0, k) for k in machine0._fields}
+    total = sum(spent.values()) or 1.0
+    return Result(rps=n / elapsed, latencies=latencies, cpu_ms=(cpu1 - cpu0) * 1000 / n, pg_ms=(pg1 - pg0) * 1000 / n,
+                  client_ms=(client1 - client0) * 1000 / n, idle=(spent["idle"] + spent.get("iowait", 0)) / total,
+                  steal=spent.get("steal", 0) / total)
 
 
 def setup(stack: LocalStack, master: str) -> dict[str, Cell]:
@@ -315,7 +326,7 @@ def _requests(cell: str) -> int:
 def bench_http() -> None:
     master = "bench-http-master-" + secrets.token_hex(8)
     names = [n.strip() for n in os.environ.get("BENCH_HTTP_CELLS", ",".join(CELLS)).split(",") if n.strip()]
-    workers = os.environ.get("OFFERHUB_WORKERS") or f"{os.cpu_count()} (cores)"
+    workers = os.environ.get("OFFERHUB_WORKERS") or f"{worker_count()} (two per core)"
     print(f"\nHTTP load against `python -m local.stack` (crypto mode, {workers} gateway workers): stdlib client, "
           f"keep-alive, one connection per thread, {REQUESTS} requests per cell after {WARMUP} warm-up, "
           f"{ROUNDS} interleaved rounds; CPU = user+sys per request of the stack's processes / of Postgres")
@@ -329,9 +340,10 @@ def bench_http() -> None:
                     result = run_cell(stack, cells[name], threads, _requests(name))
                     results.setdefault((name, threads), []).append(result)
                     print(f"  .. {cells[name].label:<26} {threads:>3} {result.rps:>8,.0f} req/s "
-                          f"{result.cpu_ms:>6.2f} ms CPU/req", flush=True)
+                          f"{result.cpu_ms:>6.2f} ms CPU/req, client {result.client_ms:.2f} ms, "
+                          f"machine idle {result.idle:.0%} steal {result.steal:.0%}", flush=True)
         print(f"  {'endpoint':<26} {'thr':>3} {'req/s':>13} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
-              f"{'CPU ms/req':>11} {'PG ms/req':>10}")
+              f"{'CPU ms/req':>11} {'PG ms/req':>10} {'client ms':>10} {'idle':>5}")
         for name in names:
             for threads in THREADS:
                 runs = results[(name, threads)]
@@ -339,16 +351,23 @@ def bench_http() -> None:
                 rps = " - ".join(f"{r.rps:,.0f}" for r in sorted(runs, key=lambda r: r.rps))
                 cpu = statistics.fmean(r.cpu_ms for r in runs)
                 pg = statistics.fmean(r.pg_ms for r in runs)
+                client = statistics.fmean(r.client_ms for r in runs)
+                idle = statistics.fmean(r.idle for r in runs)
                 print(f"  {cells[name].label:<26} {threads:>3} {rps:>13} {percentile(lat, 50):>7.2f} "
-                      f"{percentile(lat, 90):>7.2f} {percentile(lat, 99):>7.2f} {cpu:>11.2f} {pg:>10.2f}")
+                      f"{percentile(lat, 90):>7.2f} {percentile(lat, 99):>7.2f} {cpu:>11.2f} {pg:>10.2f} "
+                      f"{client:>10.2f} {idle:>5.0%}")
         for name in ("health", "balance"):
             if name not in names:
                 continue
             ratios = [r8.rps / r1.rps for r1, r8 in zip(results[(name, 1)], results[(name, 8)], strict=True)]
+            # Of the rounds' means too: a round's two cells run seconds apart, and the machine's speed drifts.
+            overall = statistics.fmean(r.rps for r in results[(name, 8)]) / statistics.fmean(
+                r.rps for r in results[(name, 1)])
             best8 = max(r.rps for r in results[(name, 8)])
             cpu1 = statistics.fmean(r.cpu_ms for r in results[(name, 1)])
             goal = GOALS[name]
-            print(f"  {name}: 8-thread / 1-thread {' '.join(f'{x:.2f}x' for x in ratios)} (goal >= {SCALING_GOAL}x); "
+            print(f"  {name}: 8-thread / 1-thread {' '.join(f'{x:.2f}x' for x in ratios)} per round, {overall:.2f}x "
+                  f"of the means (goal >= {SCALING_GOAL}x); "
                   f"1-thread CPU {cpu1:.2f} ms/req (goal <= {goal['cpu']}); best 8-thread {best8:,.0f} req/s "
                   f"(goal >= {goal['rps8']:,})")
     finally:

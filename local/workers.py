@@ -1,6 +1,6 @@
 """The local gateway on every core: N worker processes serve the HTTP API on one port.
 
-`make run` starts OFFERHUB_WORKERS gateway workers (default: the number of cores; 1 keeps the single process of
+`make run` starts OFFERHUB_WORKERS gateway workers (default: two per core; 1 keeps the single process of
 before). Each is `python -m local.workers`: it loads every HTTP function warm and serves the connections the main
 process deals it. The main process listens on PORT and hands each accepted connection to the next worker in turn
 (round robin, the socket passed over a Unix socket with SCM_RIGHTS); from then on the worker and the client talk
@@ -53,9 +53,16 @@ _HOP_BY_HOP = frozenset({"host", "upgrade", "connection", "sec-websocket-key", "
                          "transfer-encoding", "keep-alive"})
 
 
+# Two per core: a worker is one GIL, and while its requests wait on Postgres its core idles unless another worker
+# can run. On two cores under eight keep-alive clients, one worker per core left the machine 10-12% idle and two per
+# core 1-3% (GET /health 8-thread/1-thread 1.67x -> 1.74x); four per core paid more in context switches than it
+# gained (CPU per request +20-40%). README "Performance".
+WORKERS_PER_CORE = 2
+
+
 def worker_count() -> int:
     value = os.environ.get("OFFERHUB_WORKERS")
-    count = int(value) if value else (os.cpu_count() or 1)
+    count = int(value) if value else WORKERS_PER_CORE * (os.cpu_count() or 1)
     if count < 1:
         raise SystemExit(f"OFFERHUB_WORKERS must be at least 1, not {value}")
     return count
