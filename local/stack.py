@@ -1,7 +1,7 @@
 """`make run`: Postgres, migrations, moto with the template's resources (tables, keys, secrets, queues), the
 sandbox rails (Horizon and Trustless Work over one simulated Stellar network, and Airtm), the schedules,
 the SQS pollers that feed queued webhooks to their worker, and the gateway on PORT: OFFERHUB_WORKERS processes
-(default: the number of cores) serve the HTTP API there, and this process the WebSocket API (local/workers.py).
+(default: two per core) serve the HTTP API there, and this process the WebSocket API (local/workers.py).
 
 PAYMENT_PROVIDER=airtm runs airtm mode. AIRTM_WEBHOOK_SECRET fixes the Svix secret the sandbox Airtm signs
 its webhooks with (and the ingress checks); otherwise one is generated and printed.

@@ -114,6 +114,16 @@ def test_sigterm_stops_every_worker_then_the_stack(stack: Stack):
     assert "Traceback" not in "".join(stack.output), "".join(stack.output)
 
 
+def test_the_default_is_two_workers_per_core(monkeypatch):
+    from local.workers import worker_count
+
+    monkeypatch.delenv("OFFERHUB_WORKERS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert worker_count() == 6
+    monkeypatch.setenv("OFFERHUB_WORKERS", "1")
+    assert worker_count() == 1
+
+
 def test_one_worker_is_the_single_process_stack(fresh_database_url, tmp_path: Path):
     single = Stack({"DATABASE_URL": fresh_database_url(), "OFFERHUB_WORKERS": "1",
                     "OFFERHUB_DATA_DIR": str(tmp_path)})
