@@ -94,6 +94,14 @@ class LocalStack(StackProcess):
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+def _own_cpu(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return times.user + times.system
+
+
 def _tree_cpu(pid: int | None) -> float:
     """user+sys of a process and its descendants, with the children it has reaped (Postgres's exited backends)."""
     if pid is None:
@@ -152,6 +160,7 @@ class Result:
     cpu_ms: float = 0.0
     pg_ms: float = 0.0
     client_ms: float = 0.0  # this load client's own CPU per request (every thread of the bench process)
+    main_ms: float = 0.0  # the stack's main process alone (schedules, pollers, moto, rails: no gateway worker)
     idle: float = 0.0  # the machine's idle share over the cell (all cores; steal counted apart)
     steal: float = 0.0
 
@@ -200,9 +209,9 @@ def run_cell(stack: LocalStack, cell: Cell, threads: int, n: int, warmup: int = 
         stack.settle()  # before the warm-up: an idle keep-alive connection is closed after 5 s
         phase(warmup)
         cpu0, pg0 = stack.cpu_seconds()
-        client0, machine0 = time.process_time(), psutil.cpu_times()
+        client0, machine0, main0 = time.process_time(), psutil.cpu_times(), _own_cpu(stack.process.pid)
         latencies, elapsed = phase(n)
-        client1, machine1 = time.process_time(), psutil.cpu_times()
+        client1, machine1, main1 = time.process_time(), psutil.cpu_times(), _own_cpu(stack.process.pid)
         cpu1, pg1 = stack.cpu_seconds()
     finally:
         for c in clients:
@@ -212,8 +221,8 @@ def run_cell(stack: LocalStack, cell: Cell, threads: int, n: int, warmup: int = 
     spent = {k: getattr(machine1, k) - getattr(machine0, k) for k in machine0._fields}
     total = sum(spent.values()) or 1.0
     return Result(rps=n / elapsed, latencies=latencies, cpu_ms=(cpu1 - cpu0) * 1000 / n, pg_ms=(pg1 - pg0) * 1000 / n,
-                  client_ms=(client1 - client0) * 1000 / n, idle=(spent["idle"] + spent.get("iowait", 0)) / total,
-                  steal=spent.get("steal", 0) / total)
+                  client_ms=(client1 - client0) * 1000 / n, main_ms=(main1 - main0) * 1000 / n,
+                  idle=(spent["idle"] + spent.get("iowait", 0)) / total, steal=spent.get("steal", 0) / total)
 
 
 def setup(stack: LocalStack, master: str) -> dict[str, Cell]:
@@ -340,7 +349,8 @@ def bench_http() -> None:
                     result = run_cell(stack, cells[name], threads, _requests(name))
                     results.setdefault((name, threads), []).append(result)
                     print(f"  .. {cells[name].label:<26} {threads:>3} {result.rps:>8,.0f} req/s "
-                          f"{result.cpu_ms:>6.2f} ms CPU/req, client {result.client_ms:.2f} ms, "
+                          f"{result.cpu_ms:>6.2f} ms CPU/req (main process {result.main_ms:.2f}), "
+                          f"client {result.client_ms:.2f} ms, "
                           f"machine idle {result.idle:.0%} steal {result.steal:.0%}", flush=True)
         print(f"  {'endpoint':<26} {'thr':>3} {'req/s':>13} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
               f"{'CPU ms/req':>11} {'PG ms/req':>10} {'client ms':>10} {'idle':>5}")
