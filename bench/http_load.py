@@ -163,6 +163,7 @@ class Result:
     main_ms: float = 0.0  # the stack's main process alone (schedules, pollers, moto, rails: no gateway worker)
     idle: float = 0.0  # the machine's idle share over the cell (all cores; steal counted apart)
     steal: float = 0.0
+    iowait: float = 0.0  # part of idle: waiting on the disk (Postgres's checkpoints, WAL flushes)
 
 
 def run_cell(stack: LocalStack, cell: Cell, threads: int, n: int, warmup: int = WARMUP) -> Result:
@@ -222,7 +223,8 @@ def run_cell(stack: LocalStack, cell: Cell, threads: int, n: int, warmup: int = 
     total = sum(spent.values()) or 1.0
     return Result(rps=n / elapsed, latencies=latencies, cpu_ms=(cpu1 - cpu0) * 1000 / n, pg_ms=(pg1 - pg0) * 1000 / n,
                   client_ms=(client1 - client0) * 1000 / n, main_ms=(main1 - main0) * 1000 / n,
-                  idle=(spent["idle"] + spent.get("iowait", 0)) / total, steal=spent.get("steal", 0) / total)
+                  idle=(spent["idle"] + spent.get("iowait", 0)) / total, steal=spent.get("steal", 0) / total,
+                  iowait=spent.get("iowait", 0) / total)
 
 
 def setup(stack: LocalStack, master: str) -> dict[str, Cell]:
@@ -350,8 +352,8 @@ def bench_http() -> None:
                     results.setdefault((name, threads), []).append(result)
                     print(f"  .. {cells[name].label:<26} {threads:>3} {result.rps:>8,.0f} req/s "
                           f"{result.cpu_ms:>6.2f} ms CPU/req (main process {result.main_ms:.2f}), "
-                          f"client {result.client_ms:.2f} ms, "
-                          f"machine idle {result.idle:.0%} steal {result.steal:.0%}", flush=True)
+                          f"client {result.client_ms:.2f} ms, machine idle {result.idle:.0%} "
+                          f"(iowait {result.iowait:.0%}) steal {result.steal:.0%}", flush=True)
         print(f"  {'endpoint':<26} {'thr':>3} {'req/s':>13} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
               f"{'CPU ms/req':>11} {'PG ms/req':>10} {'client ms':>10} {'idle':>5}")
         for name in names:
