@@ -337,7 +337,7 @@ def _requests(cell: str) -> int:
 def bench_http() -> None:
     master = "bench-http-master-" + secrets.token_hex(8)
     names = [n.strip() for n in os.environ.get("BENCH_HTTP_CELLS", ",".join(CELLS)).split(",") if n.strip()]
-    workers = os.environ.get("OFFERHUB_WORKERS") or f"{worker_count()} (two per core)"
+    workers = os.environ.get("OFFERHUB_WORKERS") or f"{worker_count()} (the default)"
     print(f"\nHTTP load against `python -m local.stack` (crypto mode, {workers} gateway workers): stdlib client, "
           f"keep-alive, one connection per thread, {REQUESTS} requests per cell after {WARMUP} warm-up, "
           f"{ROUNDS} interleaved rounds; CPU = user+sys per request of the stack's processes / of Postgres")

@@ -1,7 +1,7 @@
 """`make run`: Postgres, migrations, moto with the template's resources (tables, keys, secrets, queues), the
 sandbox rails (Horizon and Trustless Work over one simulated Stellar network, and Airtm), the schedules,
 the SQS pollers that feed queued webhooks to their worker, and the gateway on PORT: OFFERHUB_WORKERS processes
-(default: two per core) serve the HTTP API there, and this process the WebSocket API (local/workers.py).
+(default: two per core, at most 8) serve the HTTP API there, and this process the WebSocket API (local/workers.py).
 
 PAYMENT_PROVIDER=airtm runs airtm mode. AIRTM_WEBHOOK_SECRET fixes the Svix secret the sandbox Airtm signs
 its webhooks with (and the ingress checks); otherwise one is generated and printed.
@@ -103,11 +103,13 @@ def main() -> None:
         if not gateway_workers.port_is_free(port):
             raise SystemExit(f"port {port} is in use (set PORT)")
         listen_port, routes = _free_port(), []
+        # Each of the N + 1 processes has its own pool: keep their sum under Postgres's 100 connections.
+        pool_size, max_overflow = gateway_workers.pool_per_process(worker_count)
         os.environ.update({
             "WS_MANAGEMENT_URL": f"http://127.0.0.1:{listen_port}",
             gateway_workers.UPSTREAM_ENV: f"127.0.0.1:{listen_port}",
-            # Each of the N + 1 processes has its own pool: keep their sum under Postgres's 100 connections.
-            "DB_MAX_OVERFLOW": str(max(0, min(8, 90 // (worker_count + 1) - 4))),
+            "DB_POOL_SIZE": str(pool_size),
+            "DB_MAX_OVERFLOW": str(max_overflow),
         })
         workers = gateway_workers.Workers(worker_count, dict(os.environ))
     handlers = {

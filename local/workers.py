@@ -1,6 +1,6 @@
 """The local gateway on every core: N worker processes serve the HTTP API on one port.
 
-`make run` starts OFFERHUB_WORKERS gateway workers (default: two per core; 1 keeps the single process of
+`make run` starts OFFERHUB_WORKERS gateway workers (default: two per core, at most 8; 1 keeps the single process of
 before). Each is `python -m local.workers`: it loads every HTTP function warm and serves the connections the main
 process deals it. The main process listens on PORT and hands each accepted connection to the next worker in turn
 (round robin, the socket passed over a Unix socket with SCM_RIGHTS); from then on the worker and the client talk
@@ -55,17 +55,31 @@ _HOP_BY_HOP = frozenset({"host", "upgrade", "connection", "sec-websocket-key", "
 
 # Two per core: a worker is one GIL, and while its requests wait on Postgres its core idles unless another worker
 # can run. On two cores under eight keep-alive clients, one worker per core left the machine 10-12% idle and two per
-# core 1-3% (GET /health 8-thread/1-thread 1.67x -> 1.74x); four per core paid more in context switches than it
-# gained (CPU per request +20-40%). README "Performance".
+# core 2-5% (GET /health 8-thread/1-thread 1.67x -> 1.76x); four per core paid more in context switches than it
+# gained (CPU per request +20-40%). README "Performance". At most DEFAULT_MAX_WORKERS by default: the main process
+# (moto, the rails, the schedules) is one GIL whatever the machine, and every process holds Postgres connections.
 WORKERS_PER_CORE = 2
+DEFAULT_MAX_WORKERS = 8
+# What the gateway's processes may hold of Postgres's connections (100 by default; a few left for psql and tools).
+CONNECTION_BUDGET = 90
 
 
 def worker_count() -> int:
     value = os.environ.get("OFFERHUB_WORKERS")
-    count = int(value) if value else WORKERS_PER_CORE * (os.cpu_count() or 1)
+    count = int(value) if value else min(DEFAULT_MAX_WORKERS, WORKERS_PER_CORE * (os.cpu_count() or 1))
     if count < 1:
         raise SystemExit(f"OFFERHUB_WORKERS must be at least 1, not {value}")
+    if count + 1 > CONNECTION_BUDGET:
+        raise SystemExit(f"OFFERHUB_WORKERS must be at most {CONNECTION_BUDGET - 1}: each process needs a connection")
     return count
+
+
+def pool_per_process(count: int) -> tuple[int, int]:
+    """(DB_POOL_SIZE, DB_MAX_OVERFLOW) for each of the `count` workers and the main process: up to 4 kept and 8 more
+    on demand, shrunk so that all of them together stay within CONNECTION_BUDGET."""
+    share = CONNECTION_BUDGET // (count + 1)
+    pool = max(1, min(4, share))
+    return pool, max(0, min(8, share - pool))
 
 
 def port_is_free(port: int) -> bool:

@@ -114,14 +114,35 @@ def test_sigterm_stops_every_worker_then_the_stack(stack: Stack):
     assert "Traceback" not in "".join(stack.output), "".join(stack.output)
 
 
-def test_the_default_is_two_workers_per_core(monkeypatch):
+def test_the_default_is_two_workers_per_core_up_to_eight(monkeypatch):
     from local.workers import worker_count
 
     monkeypatch.delenv("OFFERHUB_WORKERS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
     assert worker_count() == 6
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert worker_count() == 8
     monkeypatch.setenv("OFFERHUB_WORKERS", "1")
     assert worker_count() == 1
+    monkeypatch.setenv("OFFERHUB_WORKERS", "90")
+    with pytest.raises(SystemExit):
+        worker_count()
+
+
+@pytest.mark.parametrize("count", range(1, 90))
+def test_the_processes_pools_stay_within_postgres_connections(count):
+    from local.workers import CONNECTION_BUDGET, pool_per_process
+
+    pool, overflow = pool_per_process(count)
+    assert pool >= 1 and overflow >= 0
+    assert (count + 1) * (pool + overflow) <= CONNECTION_BUDGET < 100
+
+
+def test_a_few_workers_keep_the_full_pools():
+    from local.workers import pool_per_process
+
+    assert pool_per_process(4) == (4, 8)
+    assert pool_per_process(32) == (2, 0)
 
 
 def test_one_worker_is_the_single_process_stack(fresh_database_url, tmp_path: Path):
