@@ -4,8 +4,9 @@
 before). Each is `python -m local.workers`: it loads every HTTP function warm and serves the connections the main
 process deals it. The main process listens on PORT and hands each accepted connection to the next worker in turn
 (round robin, the socket passed over a Unix socket with SCM_RIGHTS); from then on the worker and the client talk
-directly. Dealt in turn, eight keep-alive clients are four per worker: with one SO_REUSEPORT socket per worker the
-kernel hashed them (5:3 or worse in 22 of 30 tries on two workers), and the busier worker capped the throughput. A
+directly. Dealt in turn, keep-alive clients are spread evenly (eight on two workers: 4:4); with one SO_REUSEPORT
+socket per worker the kernel hashed them (5:3 or worse in 22 of 30 tries on two workers), and the busier worker
+capped the throughput. A
 worker gets its whole configuration from the environment the main process built (database, moto endpoint, rails,
 keys) before spawning it.
 
