@@ -103,15 +103,14 @@ def main() -> None:
         if not gateway_workers.port_is_free(port):
             raise SystemExit(f"port {port} is in use (set PORT)")
         listen_port, routes = _free_port(), []
-        # Each of the N + 1 processes has its own pool: keep their sum under Postgres's 100 connections.
-        pool_size, max_overflow = gateway_workers.pool_per_process(worker_count)
         os.environ.update({
             "WS_MANAGEMENT_URL": f"http://127.0.0.1:{listen_port}",
             gateway_workers.UPSTREAM_ENV: f"127.0.0.1:{listen_port}",
-            "DB_POOL_SIZE": str(pool_size),
-            "DB_MAX_OVERFLOW": str(max_overflow),
         })
-        workers = gateway_workers.Workers(worker_count, dict(os.environ))
+        # Each process has its own pool: the workers' shrink so that all of them stay under Postgres's 100.
+        pool_size, max_overflow = gateway_workers.worker_pool(worker_count)
+        workers = gateway_workers.Workers(worker_count, {**os.environ, "DB_POOL_SIZE": str(pool_size),
+                                                         "DB_MAX_OVERFLOW": str(max_overflow)})
     handlers = {
         name: load_handler(fn.code_uri, fn.handler)
         for name, fn in template.functions.items()

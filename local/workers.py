@@ -61,8 +61,11 @@ _HOP_BY_HOP = frozenset({"host", "upgrade", "connection", "sec-websocket-key", "
 # (moto, the rails, the schedules) is one GIL whatever the machine, and every process holds Postgres connections.
 WORKERS_PER_CORE = 2
 DEFAULT_MAX_WORKERS = 8
-# What the gateway's processes may hold of Postgres's connections (100 by default; a few left for psql and tools).
+# What the stack's processes may hold of Postgres's connections (100 by default; a few left for psql and tools). The
+# main process keeps its own pool whole (local/stack.py: 4 kept, 8 more on demand): its schedules, pollers and event
+# log readers (each holding a lock connection while it follows the log) must never wait on the gateway's requests.
 CONNECTION_BUDGET = 90
+MAIN_PROCESS_CONNECTIONS = 12
 
 
 def worker_count() -> int:
@@ -70,15 +73,16 @@ def worker_count() -> int:
     count = int(value) if value else min(DEFAULT_MAX_WORKERS, WORKERS_PER_CORE * (os.cpu_count() or 1))
     if count < 1:
         raise SystemExit(f"OFFERHUB_WORKERS must be at least 1, not {value}")
-    if count + 1 > CONNECTION_BUDGET:
-        raise SystemExit(f"OFFERHUB_WORKERS must be at most {CONNECTION_BUDGET - 1}: each process needs a connection")
+    most = CONNECTION_BUDGET - MAIN_PROCESS_CONNECTIONS
+    if count > most:
+        raise SystemExit(f"OFFERHUB_WORKERS must be at most {most}: each worker needs a Postgres connection")
     return count
 
 
-def pool_per_process(count: int) -> tuple[int, int]:
-    """(DB_POOL_SIZE, DB_MAX_OVERFLOW) for each of the `count` workers and the main process: up to 4 kept and 8 more
-    on demand, shrunk so that all of them together stay within CONNECTION_BUDGET."""
-    share = CONNECTION_BUDGET // (count + 1)
+def worker_pool(count: int) -> tuple[int, int]:
+    """(DB_POOL_SIZE, DB_MAX_OVERFLOW) of each of `count` workers: up to 4 kept and 8 more on demand, shrunk so that
+    they and the main process together stay within CONNECTION_BUDGET."""
+    share = (CONNECTION_BUDGET - MAIN_PROCESS_CONNECTIONS) // count
     pool = max(1, min(4, share))
     return pool, max(0, min(8, share - pool))
 

@@ -124,25 +124,27 @@ def test_the_default_is_two_workers_per_core_up_to_eight(monkeypatch):
     assert worker_count() == 8
     monkeypatch.setenv("OFFERHUB_WORKERS", "1")
     assert worker_count() == 1
-    monkeypatch.setenv("OFFERHUB_WORKERS", "90")
+    monkeypatch.setenv("OFFERHUB_WORKERS", "79")
     with pytest.raises(SystemExit):
         worker_count()
 
 
-@pytest.mark.parametrize("count", range(1, 90))
+@pytest.mark.parametrize("count", range(1, 79))
 def test_the_processes_pools_stay_within_postgres_connections(count):
-    from local.workers import CONNECTION_BUDGET, pool_per_process
+    from local.workers import CONNECTION_BUDGET, MAIN_PROCESS_CONNECTIONS, worker_pool
 
-    pool, overflow = pool_per_process(count)
+    pool, overflow = worker_pool(count)
     assert pool >= 1 and overflow >= 0
-    assert (count + 1) * (pool + overflow) <= CONNECTION_BUDGET < 100
+    assert MAIN_PROCESS_CONNECTIONS + count * (pool + overflow) <= CONNECTION_BUDGET < 100
 
 
-def test_a_few_workers_keep_the_full_pools():
-    from local.workers import pool_per_process
+def test_a_few_workers_keep_the_full_pools(stack: Stack):
+    from local.workers import worker_pool
 
-    assert pool_per_process(4) == (4, 8)
-    assert pool_per_process(32) == (2, 0)
+    assert worker_pool(4) == (4, 8)
+    assert worker_pool(32) == (2, 0)
+    for worker in _workers(stack):  # what the main process spawned them with
+        assert (worker.environ()["DB_POOL_SIZE"], worker.environ()["DB_MAX_OVERFLOW"]) == ("4", "8")
 
 
 def test_one_worker_is_the_single_process_stack(fresh_database_url, tmp_path: Path):
