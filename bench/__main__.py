@@ -86,10 +86,7 @@ def main() -> None:
                        "POWERTOOLS_METRICS_DISABLED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING",
                        # The limiter runs (its cost is part of every number) but never refuses a bench request.
                        "RATE_LIMIT_PER_KEY": "100000000", "RATE_LIMIT_CREATE_PER_KEY": "100000000",
-                       "RATE_LIMIT_PER_IP": "100000000",
-                       # A handler uses one connection at a time; the activation relay the bench runs after a
-                       # sign-up (tests/lambda_client.py) holds its reader's lock on a second, as in AWS.
-                       "DB_POOL_SIZE": "2"})
+                       "RATE_LIMIT_PER_IP": "100000000"})
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
         del os.environ[name]
     database_url, server = start_database()

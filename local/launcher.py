@@ -28,8 +28,10 @@ class StackProcess:
         """`env` is the child's whole environment but PORT and MOTO_PORT (free ports unless given). `echo` copies
         the stack's output to ours as it comes."""
         self.port = int(env.get("PORT") or free_port())
-        full = {**env, "PORT": str(self.port), "MOTO_PORT": env.get("MOTO_PORT") or str(free_port()),
-                "PYTHONUNBUFFERED": "1"}
+        moto_port = int(env.get("MOTO_PORT") or free_port())
+        while moto_port == self.port:  # both picked while neither is bound: the kernel may hand out one twice
+            moto_port = free_port()
+        full = {**env, "PORT": str(self.port), "MOTO_PORT": str(moto_port), "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=full,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []

@@ -31,9 +31,15 @@ from local.functions import ROOT, load_handler, put_layer_on_path
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on now, and never PORT: ours, but bound only once the gateway starts (the kernel may
+    hand it out meanwhile; a test's stack lost its start to that once)."""
+    ours = int(os.environ.get("PORT") or 3000)
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            found = s.getsockname()[1]
+        if found != ours:
+            return found
 
 
 def main() -> None:

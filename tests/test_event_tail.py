@@ -53,3 +53,32 @@ def test_only_one_run_of_a_reader_holds_the_log(db):
         release.set()
         runner.join()
     assert not tail.follow(reader, lambda _: None, _forever, max_ticks=1, poll_seconds=0).skipped
+
+
+def test_a_run_needs_no_second_pooled_connection(database_url):
+    """The lock is held outside the pool: with a pool of one (DB_POOL_SIZE 1, no overflow), the run's reads, its
+    cursor and the reader's own work all get the pooled connection (held by the lock, they waited it out)."""
+    from sqlalchemy import create_engine
+
+    from offerhub.adapters.postgres import engine
+    from offerhub.adapters.postgres.unit_of_work import read_only
+
+    previous = engine.get_engine()
+    single = create_engine(engine.normalize_url(database_url), pool_size=1, max_overflow=0, pool_timeout=2)
+    engine.set_engine(single)
+    try:
+        reader = "test-" + secrets.token_hex(4)
+        tail.follow(reader, lambda _: None, _forever, max_ticks=1, poll_seconds=0)
+        marker = secrets.token_hex(4)
+        _emit(2, marker)
+        worked: list[int] = []
+
+        def tick(batch: list[dict]) -> None:
+            with read_only() as conn:  # the reader's own work, as the dispatcher's catch-up reads
+                worked.append(int(tail.head(conn)))
+
+        run = tail.follow(reader, tick, _forever, max_ticks=1, poll_seconds=0)
+        assert run.events == 2 and not run.skipped and worked
+    finally:
+        engine.set_engine(previous)
+        single.dispose()

@@ -155,3 +155,29 @@ def test_one_worker_is_the_single_process_stack(fresh_database_url, tmp_path: Pa
         assert _answered_by(single, 3) == {single.process.pid}
     finally:
         assert single.stop() == 0, "".join(single.output)
+
+
+def test_a_port_picked_for_the_services_is_never_the_gateways(monkeypatch):
+    """PORT is bound only once the gateway starts: until then the kernel may hand it out as a free port."""
+    from types import SimpleNamespace
+
+    from local import stack as local_stack
+
+    handed = iter([4100, 4100, 4101])
+
+    class Probe:
+        def __enter__(self) -> Probe:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+        def bind(self, _: object) -> None:
+            return None
+
+        def getsockname(self) -> tuple[str, int]:
+            return "127.0.0.1", next(handed)
+
+    monkeypatch.setattr(local_stack, "socket", SimpleNamespace(socket=Probe))
+    monkeypatch.setenv("PORT", "4100")
+    assert local_stack._free_port() == 4101

@@ -245,16 +245,27 @@ def test_an_overlapping_run_gives_up_after_its_lock_wait(connections, pusher, op
         runner.join()
 
 
-def test_the_next_run_takes_over_when_the_previous_one_lets_go(connections, pusher, open_connection):
+def test_the_next_run_takes_over_when_the_previous_one_lets_go(connections, pusher, open_connection, monkeypatch):
     """Runs overlap by a few seconds (timeout 65 s, schedule 60 s): the new one waits for the lock."""
     name, m = reader(), marker()
     connection_id = open_connection(types="user.created")
     runner, _, release = _holding_run(connections, pusher, name)
+    turned_away = threading.Event()
+    follow = tail.follow
+
+    def observed(*args: Any, **kwargs: Any) -> tail.FollowRun:
+        result = follow(*args, **kwargs)
+        if result.skipped:
+            turned_away.set()
+        return result
+
+    monkeypatch.setattr(tail, "follow", observed)
     results: list[dict[str, Any]] = []
     successor = threading.Thread(target=lambda: results.append(run(
         forever, reader=name, dispatcher=_dispatcher(connections, pusher), lock_wait_seconds=10, max_ticks=1,
         poll_seconds=0)))
     successor.start()
+    assert turned_away.wait(10)  # the successor found the lock taken before the previous run let go
     emit(1, m)
     release.set()
     runner.join()

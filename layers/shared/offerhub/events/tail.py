@@ -8,10 +8,11 @@ asks for the whole log (`from_start`: a relay that must not miss what was commit
 
 A run is one scheduled invocation that keeps polling until its Lambda is about to time out, so events are
 pushed within a poll interval of their commit rather than a schedule's minute. Only one run per reader holds
-the log at a time (a Postgres advisory lock on a connection of its own); an overlapping run sees the lock
-taken and returns at once. A run that dies mid-batch has not saved its cursor, so the next run hands that
-batch out again: delivery is at least once, and every event carries its id and sequence for the receiver to
-drop a repeat.
+the log at a time (a Postgres advisory lock on a connection of its own, outside the pool, so that a function
+with a pool of one still has it for the run's reads and the reader's work); an overlapping run sees the lock
+taken and returns at once. A run that dies closes that connection, and the lock goes with it. A run that dies
+mid-batch has not saved its cursor, so the next run hands that batch out again: delivery is at least once, and
+every event carries its id and sequence for the receiver to drop a repeat.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from offerhub.adapters.postgres.engine import get_engine
+from offerhub.adapters.postgres.engine import get_engine, unpooled_engine
 from offerhub.adapters.postgres.schema import events, monitor_cursors
-from offerhub.adapters.postgres.unit_of_work import read_only
+from offerhub.adapters.postgres.unit_of_work import connect, read_only
 from offerhub.core.clock import utcnow
 from offerhub.events.store import to_public
 
@@ -94,7 +95,7 @@ def follow(reader: str, tick: Tick, remaining_ms: Callable[[], int], *, poll_sec
 
 @contextmanager
 def _exclusive(reader: str) -> Iterator[bool]:
-    with get_engine().connect() as conn:
+    with connect(unpooled_engine) as conn:  # a rotated password is read afresh, as for the pool's
         key = {"k": f"offerhub.events.tail:{reader}"}
         mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), key).scalar())
         conn.commit()

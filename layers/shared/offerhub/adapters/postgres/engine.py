@@ -19,11 +19,14 @@ from urllib.parse import quote_plus
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, StatementError
+from sqlalchemy.pool import NullPool
 
 from offerhub.config import Settings, settings
 
 _lock = threading.Lock()
 _engine: Engine | None = None
+_unpooled: tuple[Engine, Engine] | None = None  # (the engine it follows, the unpooled one)
+CONNECT_ARGS = {"prepare_threshold": None, "connect_timeout": 5}
 
 
 def normalize_url(url: str) -> str:
@@ -68,7 +71,7 @@ def build_engine(url: str, *, pool_size: int = 1, max_overflow: int = 0) -> Engi
         max_overflow=max_overflow,
         pool_recycle=300,
         hide_parameters=True,
-        connect_args={"prepare_threshold": None, "connect_timeout": 5},
+        connect_args=dict(CONNECT_ARGS),
     )
     event.listen(engine, "checkin", _stamp_checkin)
     event.listen(engine, "checkout", _ping_if_idle)
@@ -130,6 +133,19 @@ def get_engine() -> Engine:
                     database_url(cfg), pool_size=cfg.db_pool_size, max_overflow=cfg.db_max_overflow
                 )
     return _engine
+
+
+def unpooled_engine() -> Engine:
+    """The same database, but each connection opened for one use and closed after it (NullPool): for a connection
+    held for a whole run (a session-level lock) that must not take one of the pool's, which DB_POOL_SIZE sizes for
+    the work itself. It follows get_engine() when that is rebuilt (a rotated password) or replaced (tests)."""
+    global _unpooled
+    engine = get_engine()
+    with _lock:
+        if _unpooled is None or _unpooled[0] is not engine:
+            _unpooled = (engine, create_engine(engine.url, poolclass=NullPool, hide_parameters=True,
+                                               connect_args=dict(CONNECT_ARGS)))
+        return _unpooled[1]
 
 
 # SQLSTATE class 28: the server refused the credentials (a rotated password, a role no longer allowed in).

@@ -3,13 +3,13 @@ row and its events are written together or not at all."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from offerhub.adapters.postgres.engine import credentials_refused, get_engine, renew_engine
@@ -53,7 +53,7 @@ def transaction(ctx: RequestContext) -> Iterator[UnitOfWork]:
     from offerhub.audit.store import insert_rows
     from offerhub.events.store import append_events
 
-    with traced("postgres"), _database_reachable(), _connect() as conn, conn.begin():
+    with traced("postgres"), _database_reachable(), connect() as conn, conn.begin():
         uow = UnitOfWork(conn=conn, ctx=ctx)
         yield uow
         if uow.events:  # the audit rows ride along: one round trip before the commit for both
@@ -66,7 +66,7 @@ def transaction(ctx: RequestContext) -> Iterator[UnitOfWork]:
 
 @contextmanager
 def read_only() -> Iterator[Connection]:
-    with traced("postgres"), _database_reachable(), _connect() as conn:
+    with traced("postgres"), _database_reachable(), connect() as conn:
         yield conn
 
 
@@ -92,16 +92,17 @@ def one_statement() -> Iterator[Connection]:
                 raw.autocommit = False
 
 
-def _connect() -> Connection:
-    """A connection from the pool; when the server refuses the credentials (the secret was rotated), the
-    engine is rebuilt from the secret read afresh and the connect tried once more."""
+def connect(engine_of: Callable[[], Engine] = get_engine) -> Connection:
+    """A connection from the pool (or from `engine_of`: `unpooled_engine` for one of its own); when the server
+    refuses the credentials (the secret was rotated), the engine is rebuilt from the secret read afresh and the
+    connect tried once more."""
     engine = get_engine()
     try:
-        return engine.connect()
+        return engine_of().connect()
     except OperationalError as exc:
         if not (credentials_refused(exc) and renew_engine(engine)):
             raise
-    return get_engine().connect()
+    return engine_of().connect()
 
 
 @contextmanager
