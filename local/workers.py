@@ -62,8 +62,8 @@ _HOP_BY_HOP = frozenset({"host", "upgrade", "connection", "sec-websocket-key", "
 WORKERS_PER_CORE = 2
 DEFAULT_MAX_WORKERS = 8
 # What the stack's processes may hold of Postgres's connections (100 by default; a few left for psql and tools). The
-# main process keeps its own pool whole (local/stack.py: 4 kept, 8 more on demand): its schedules, pollers and event
-# log readers (each holding a lock connection while it follows the log) must never wait on the gateway's requests.
+# main process keeps its own pool whole (local/stack.py: 4 kept, 8 more on demand): its schedules, SQS pollers and
+# event log readers must never wait on the gateway's requests for a connection.
 CONNECTION_BUDGET = 90
 MAIN_PROCESS_CONNECTIONS = 12
 
