@@ -340,7 +340,8 @@ def bench_http() -> None:
     workers = os.environ.get("OFFERHUB_WORKERS") or f"{worker_count()} (the default)"
     print(f"\nHTTP load against `python -m local.stack` (crypto mode, {workers} gateway workers): stdlib client, "
           f"keep-alive, one connection per thread, {REQUESTS} requests per cell after {WARMUP} warm-up, "
-          f"{ROUNDS} interleaved rounds; CPU = user+sys per request of the stack's processes / of Postgres")
+          f"{ROUNDS} interleaved rounds; CPU = user+sys per request of the stack's processes / of Postgres / of "
+          f"this client; idle = the machine's idle share")
     stack = LocalStack(master)
     try:
         cells = setup(stack, master)

@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from local import workers as gateway_workers
 from local.functions import ROOT, load_handler, put_layer_on_path
 
 
@@ -88,8 +89,8 @@ def main() -> None:
             "WS_PUSH_WORKERS": os.environ.get("WS_PUSH_WORKERS", "4"),  # that API shares this process's GIL
             "API_KEY_ENV": "test",
             # Handlers share this process and serve requests concurrently, unlike one-request containers.
-            "DB_POOL_SIZE": "4",
-            "DB_MAX_OVERFLOW": "8",
+            "DB_POOL_SIZE": str(gateway_workers.FULL_POOL[0]),
+            "DB_MAX_OVERFLOW": str(gateway_workers.FULL_POOL[1]),
             "POWERTOOLS_TRACE_DISABLED": "1",
             "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "offerhub-local"),
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
@@ -100,8 +101,6 @@ def main() -> None:
     ws_api = websocket.load(template)
     # N gateway workers serve the HTTP API on PORT (local/workers.py); this process keeps what holds state and
     # serves the WebSocket API on a private port. With one worker, this process is the whole gateway, on PORT.
-    from local import workers as gateway_workers
-
     worker_count = gateway_workers.worker_count()
     workers = None
     listen_port, routes = port, template.routes

@@ -6,9 +6,8 @@ process deals it. The main process listens on PORT and hands each accepted conne
 (round robin, the socket passed over a Unix socket with SCM_RIGHTS); from then on the worker and the client talk
 directly. Dealt in turn, keep-alive clients are spread evenly (eight on two workers: 4:4); with one SO_REUSEPORT
 socket per worker the kernel hashed them (5:3 or worse in 22 of 30 tries on two workers), and the busier worker
-capped the throughput. A
-worker gets its whole configuration from the environment the main process built (database, moto endpoint, rails,
-keys) before spawning it.
+capped the throughput. A worker gets its whole configuration from the environment the main process built
+(database, moto endpoint, rails, keys) before spawning it.
 
 What holds state runs once, in the main process: Postgres, moto, the sandbox rails, the schedules, the SQS pollers
 and the WebSocket API emulation. That emulation keeps each open connection in the memory of the process that
@@ -61,11 +60,14 @@ _HOP_BY_HOP = frozenset({"host", "upgrade", "connection", "sec-websocket-key", "
 # (moto, the rails, the schedules) is one GIL whatever the machine, and every process holds Postgres connections.
 WORKERS_PER_CORE = 2
 DEFAULT_MAX_WORKERS = 8
+# A process's pool (DB_POOL_SIZE, DB_MAX_OVERFLOW): connections kept, and more on demand. Its handlers serve
+# requests concurrently, unlike one-request Lambda containers.
+FULL_POOL = (4, 8)
 # What the stack's processes may hold of Postgres's connections (100 by default; a few left for psql and tools). The
-# main process keeps its own pool whole (local/stack.py: 4 kept, 8 more on demand): its schedules, SQS pollers and
-# event log readers must never wait on the gateway's requests for a connection.
+# main process keeps the full pool (local/stack.py): its schedules, SQS pollers and event log readers must never
+# wait on the gateway's requests for a connection.
 CONNECTION_BUDGET = 90
-MAIN_PROCESS_CONNECTIONS = 12
+MAIN_PROCESS_CONNECTIONS = sum(FULL_POOL)
 
 
 def worker_count() -> int:
@@ -80,11 +82,12 @@ def worker_count() -> int:
 
 
 def worker_pool(count: int) -> tuple[int, int]:
-    """(DB_POOL_SIZE, DB_MAX_OVERFLOW) of each of `count` workers: up to 4 kept and 8 more on demand, shrunk so that
-    they and the main process together stay within CONNECTION_BUDGET."""
+    """(DB_POOL_SIZE, DB_MAX_OVERFLOW) of each of `count` workers: the full pool, shrunk so that they and the main
+    process together stay within CONNECTION_BUDGET."""
+    kept, extra = FULL_POOL
     share = (CONNECTION_BUDGET - MAIN_PROCESS_CONNECTIONS) // count
-    pool = max(1, min(4, share))
-    return pool, max(0, min(8, share - pool))
+    pool = max(1, min(kept, share))
+    return pool, max(0, min(extra, share - pool))
 
 
 def port_is_free(port: int) -> bool:
